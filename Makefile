@@ -1,0 +1,42 @@
+# Two entry points, as in the README: `make demo` and `make test`.
+# Both create (or reuse) the virtual environment in .venv and install what
+# they need; nothing else has to be installed beforehand but Python >= 3.11.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install docs benchmarks clean
+
+# Reinstall whenever pyproject.toml changes. torch is pinned to 2.13.0 and
+# installed first: on our machines that is a local CPU wheel, while any other
+# spec pulls several GB of CUDA packages.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/weightstats --help
+
+# The whole suite: tests, doctests and notebooks (in parallel), the kernel
+# tests once more as plain Python, then the docs with warnings as errors.
+test: install
+	$(BIN)/python -m pytest -n 2 --durations=15 tests weightstats docs/user_guide --nbmake notebooks
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m kernel tests
+	rm -rf docs/_build docs/generated docs/auto_examples
+	$(BIN)/sphinx-build -W --keep-going -b html -q docs docs/_build/html
+
+docs: install
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+benchmarks: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) docs/_build docs/generated docs/auto_examples

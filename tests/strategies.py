@@ -1,0 +1,99 @@
+"""Hypothesis strategies shared by all test modules.
+
+Well-formed inputs (finite float matrices of moderate scale, binary
+treatments with both groups present, positive sample weights) and
+adversarial ones (NaN, infinity, huge and tiny magnitudes, duplicated rows,
+constant columns) so that every family tests its invariances and its error
+handling on the same footing.
+"""
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+__all__ = [
+    "adversarial_matrices",
+    "binary_treatments",
+    "finite_floats",
+    "finite_matrices",
+    "permutations",
+    "positive_weights",
+    "well_conditioned_matrices",
+]
+
+
+def finite_floats(min_value=-1e3, max_value=1e3):
+    """Finite floats in a range where sums of squares cannot overflow."""
+    return st.floats(min_value, max_value, allow_nan=False, allow_infinity=False, width=64)
+
+
+@st.composite
+def finite_matrices(draw, min_rows=2, max_rows=30, min_cols=1, max_cols=5, elements=None):
+    """Finite float64 matrices of shape (rows, cols)."""
+    rows = draw(st.integers(min_rows, max_rows))
+    cols = draw(st.integers(min_cols, max_cols))
+    return draw(
+        hnp.arrays(np.float64, (rows, cols), elements=elements or finite_floats())
+    )
+
+
+@st.composite
+def well_conditioned_matrices(draw, min_rows=4, max_rows=30, min_cols=1, max_cols=5):
+    """Gaussian-like matrices from a drawn seed: no duplicate rows or constant
+    columns, so estimators that need distinct points or variance are defined."""
+    rows = draw(st.integers(min_rows, max_rows))
+    cols = draw(st.integers(min_cols, max_cols))
+    seed = draw(st.integers(0, 2**32 - 1))
+    scale = draw(st.sampled_from([1e-2, 1.0, 1e2]))
+    return np.random.default_rng(seed).standard_normal((rows, cols)) * scale
+
+
+@st.composite
+def adversarial_matrices(draw, min_rows=2, max_rows=20, min_cols=1, max_cols=4):
+    """Matrices that should be rejected or handled with care.
+
+    Returns ``(X, kind)`` where ``kind`` names the defect: ``"nan"``,
+    ``"inf"`` (both must be rejected), ``"huge"``, ``"tiny"``,
+    ``"duplicates"`` or ``"constant_column"`` (must not produce NaN).
+    """
+    kind = draw(st.sampled_from(["nan", "inf", "huge", "tiny", "duplicates", "constant_column"]))
+    X = draw(well_conditioned_matrices(max(min_rows, 2), max_rows, min_cols, max_cols))
+    i = draw(st.integers(0, X.shape[0] - 1))
+    j = draw(st.integers(0, X.shape[1] - 1))
+    if kind == "nan":
+        X[i, j] = np.nan
+    elif kind == "inf":
+        X[i, j] = draw(st.sampled_from([np.inf, -np.inf]))
+    elif kind == "huge":
+        X = X * 1e150
+    elif kind == "tiny":
+        X = X * 1e-150
+    elif kind == "duplicates":
+        X[-1] = X[0]
+    else:
+        X[:, j] = 3.0
+    return X, kind
+
+
+@st.composite
+def binary_treatments(draw, n, min_per_group=2):
+    """0/1 treatment vectors of length n with at least ``min_per_group`` in each group."""
+    assume(n >= 2 * min_per_group)
+    n_treated = draw(st.integers(min_per_group, n - min_per_group))
+    seed = draw(st.integers(0, 2**32 - 1))
+    t = np.zeros(n, dtype=np.int64)
+    t[np.random.default_rng(seed).choice(n, n_treated, replace=False)] = 1
+    return t
+
+
+def positive_weights(n, min_value=0.1, max_value=10.0):
+    """Strictly positive sample weights of length n."""
+    return hnp.arrays(np.float64, n, elements=st.floats(min_value, max_value))
+
+
+@st.composite
+def permutations(draw, n):
+    """A permutation of range(n)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    return np.random.default_rng(seed).permutation(n)

@@ -1,0 +1,107 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+
+from weightstats.utils import (
+    check_binary_treatment,
+    check_finite_vector,
+    check_group_sizes,
+    check_sample_weight,
+    fill_doc,
+    import_optional,
+    progress,
+)
+
+from .strategies import binary_treatments, permutations
+
+
+@pytest.mark.parametrize(
+    "treatment, pos_label, expected",
+    [
+        ([0, 1, 1], None, [False, True, True]),
+        ([True, False], None, [True, False]),
+        ([0.0, 1.0], None, [False, True]),
+        (["ctl", "trt", "trt"], "trt", [False, True, True]),
+        (pd.Series(pd.Categorical(["b", "a"])), "a", [False, True]),
+        (np.array([[1], [0]]), None, [True, False]),
+    ],
+)
+def test_binary_treatment_accepts_common_codings(treatment, pos_label, expected):
+    treated, classes = check_binary_treatment(treatment, pos_label=pos_label)
+    assert treated.tolist() == expected
+    assert classes.shape == (2,)
+
+
+@pytest.mark.parametrize(
+    "treatment, kwargs, match",
+    [
+        ([1, 1, 1], {}, "exactly two distinct values"),
+        ([0, 1, 2], {}, "exactly two distinct values"),
+        (["a", "b"], {}, "pos_label="),
+        ([0, 1], {"pos_label": 5}, "not one of"),
+        ([0, np.nan, 1], {}, "missing"),
+        ([], {}, "empty"),
+        ([[0, 1], [1, 0]], {}, "1-d"),
+        ([0, 1, 1], {"n_samples": 4}, "same length"),
+    ],
+)
+def test_binary_treatment_errors(treatment, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        check_binary_treatment(treatment, **kwargs)
+
+
+@given(t=binary_treatments(20), perm=permutations(20))
+def test_binary_treatment_is_permutation_equivariant(t, perm):
+    treated, _ = check_binary_treatment(t)
+    permuted, _ = check_binary_treatment(t[perm])
+    np.testing.assert_array_equal(permuted, treated[perm])
+
+
+def test_sample_weight_validation():
+    X = np.zeros((3, 1))
+    np.testing.assert_array_equal(check_sample_weight(2.0, X), [2.0, 2.0, 2.0])
+    for bad, match in [([1, -1, 1], "(?i)negative"), ([0, 0, 0], "sums to zero"),
+                       ([1, np.nan, 1], "NaN"), ([1, 1], "one weight per row")]:
+        with pytest.raises(ValueError, match=match):
+            check_sample_weight(bad, X)
+    assert check_sample_weight([0, 0, 0], X, allow_zero_sum=True).sum() == 0
+
+
+def test_finite_vector_and_group_sizes():
+    assert check_finite_vector([[1.0], [2.0]], "y").shape == (2,)
+    with pytest.raises(ValueError, match="y contains infinity"):
+        check_finite_vector([1.0, np.inf], "y")
+    with pytest.raises(ValueError, match="numeric"):
+        check_finite_vector(["a", "b"], "y")
+    with pytest.raises(ValueError, match="same length"):
+        check_finite_vector([1.0, 2.0], "y", n_samples=3)
+    with pytest.raises(ValueError, match="treated group has 1 unit"):
+        check_group_sizes(np.array([True, False, False]))
+    with pytest.raises(ValueError, match="minimum"):
+        check_group_sizes(np.array([True, False]), minimum=0)
+
+
+def test_fill_doc_and_optional_imports(capsys):
+    @fill_doc
+    def f():
+        """Doc.
+
+        Parameters
+        ----------
+        {n_jobs}
+        {unknown}
+        """
+
+    assert "Number of parallel workers" in f.__doc__
+    assert "{unknown}" in f.__doc__  # unknown placeholders are left alone
+    with pytest.raises(ImportError, match=r"pip install weightstats\[plot\]"):
+        import_optional("matplotlib.not_a_module", purpose="love_plot")
+    assert list(progress(range(3), verbose=0)) == [0, 1, 2]
+
+
+def test_text_progress_bar_reports(capsys):
+    from weightstats.utils._progress import _TextProgress
+
+    assert list(_TextProgress(range(5), desc="boot", total=5)) == list(range(5))
+    assert "boot" in capsys.readouterr().err

@@ -1,0 +1,15 @@
+"""Torch methods as skorch-style estimators, callbacks and modules.
+
+Needs the ``torch`` extra; ``import weightstats`` never imports this package.
+"""
+
+try:
+    import skorch  # noqa: F401
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised where torch is absent
+    raise ImportError(
+        "weightstats.nn needs torch and skorch, which are not installed: "
+        "pip install weightstats[torch]"
+    ) from exc
+
+__all__ = []

@@ -71,6 +71,7 @@ def test_well_behaved_estimators_pass(estimator):
     _checks.check_persistence(estimator, X, y, kw, trusted_extra=(f"{__name__}.CarefulRegressor",))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the sloppy estimator averages nothing
 @pytest.mark.parametrize("case", ["nan", "inf", "empty", "X_3d", "negative_weight"])
 def test_sloppy_estimator_fails_bad_input_checks(case):
     est = SloppyRegressor()
@@ -100,6 +101,7 @@ def test_unclear_error_message_fails():
         _checks.check_bad_fit_input(Vague(), "nan", X, y, kw)
 
 
+@pytest.mark.filterwarnings("ignore:Skipping check:sklearn.exceptions.SkipTestWarning")
 def test_careful_estimator_passes_sklearn_checks():
     from sklearn.utils.estimator_checks import check_estimator
 

@@ -1,13 +1,16 @@
-"""Kernel-smoothed conditional CDFs: the later coordinates of a Rosenblatt transform.
+"""Kernel-weighted conditional CDFs: the later coordinates of a Rosenblatt transform.
 
 For reference points ``Z`` (n x d) with weights ``w`` and a query ``z``,
 coordinate ``k >= 1`` of the Rosenblatt transform is the conditional CDF
 
-    F_k(z_k | z_<k) = sum_j w_j g_j Phi((z_k - Z_jk) / b_k) / sum_j w_j g_j,
+    F_k(z_k | z_<k) = sum_j w_j g_j H(z_k - Z_jk) / sum_j w_j g_j,
     g_j = exp(-|z_<k - Z_j,<k|^2 / (2 b_k^2)),
 
 a Nadaraya-Watson average (Gaussian product weights in the conditioning
-coordinates) of Gaussian-smoothed indicators ``1{Z_jk <= z_k}``. The kernel
+coordinates) of the mid-rank step ``H(t) = 1{t > 0} + 1{t = 0} / 2``: the
+kernel-weighted mid-rank of ``z_k`` among the reference points near
+``z_<k``. (Smoothing the step as well made the reference sample's images
+visibly less uniform, which biased the effect estimates in our simulations.) The kernel
 evaluates every query against every reference point once, accumulating all
 ``d - 1`` coordinates in the same pass with an online log-sum-exp per
 coordinate, so a query far from all reference points still gets a finite
@@ -28,7 +31,7 @@ __all__ = ["conditional_cdf"]
 
 
 @jit_variants
-def _conditional_cdf(Zq, Zr, w, inv_b2, inv_b, out):
+def _conditional_cdf(Zq, Zr, w, inv_b2, out):
     n_query, d = Zq.shape
     for i in prange(n_query):
         top = np.full(d, -np.inf)
@@ -48,15 +51,17 @@ def _conditional_cdf(Zq, Zr, w, inv_b2, inv_b, out):
                     den[k] *= rescale
                     top[k] = log_g
                 g = w[j] * math.exp(log_g - top[k])
-                z = (Zq[i, k] - Zr[j, k]) * inv_b[k]
                 den[k] += g
-                num[k] += g * 0.5 * math.erfc(-z / math.sqrt(2.0))
+                if Zr[j, k] < Zq[i, k]:
+                    num[k] += g
+                elif Zr[j, k] == Zq[i, k]:
+                    num[k] += 0.5 * g
         for k in range(1, d):
             out[i, k] = num[k] / den[k]
 
 
 def conditional_cdf(Zq, Zr, weights, bandwidths, *, n_jobs=None):
-    """Kernel-smoothed conditional CDFs ``F_k(Zq[:, k] | Zq[:, :k])`` for ``k >= 1``.
+    """Kernel-weighted conditional CDFs ``F_k(Zq[:, k] | Zq[:, :k])`` for ``k >= 1``.
 
     Parameters
     ----------
@@ -85,5 +90,5 @@ def conditional_cdf(Zq, Zr, weights, bandwidths, *, n_jobs=None):
         raise ValueError("weights must have a positive entry.")
     out = np.zeros(Zq.shape)
     if Zq.shape[1] > 1 and Zq.shape[0]:
-        _conditional_cdf(Zq, Zr, weights, 1.0 / b**2, 1.0 / b, out, n_jobs=n_jobs)
+        _conditional_cdf(Zq, Zr, weights, 1.0 / b**2, out, n_jobs=n_jobs)
     return out

@@ -1,0 +1,7 @@
+"""Causal balancing weights and treatment-effect estimators."""
+
+from ._uniform_transformer import UniformTransformerEstimator
+
+__all__ = [
+    "UniformTransformerEstimator",
+]

@@ -642,9 +642,12 @@ def kernel_sums_dask(
         n_blocks = (n_blocks, n_blocks)
     n_q = max(1, min(int(n_blocks[0]), Q.shape[0]))
     n_s = max(1, min(int(n_blocks[1]), S.shape[0]))
-    q_blocks = client.scatter(np.array_split(Q, n_q))
-    s_blocks = client.scatter(list(zip(np.array_split(S, n_s), np.array_split(V, n_s),
-                                       strict=True)))
+    # hash=False: unique keys, so that releasing one call's blocks never
+    # releases equal data another call scattered under the same content hash.
+    q_blocks = client.scatter(np.array_split(Q, n_q), hash=False)
+    s_blocks = client.scatter(
+        list(zip(np.array_split(S, n_s), np.array_split(V, n_s), strict=True)), hash=False
+    )
     params = {"kernel": kernel, "bandwidth": bandwidth, "reflect": reflect, "method": method}
     partials = []
     for qb in q_blocks:

@@ -50,7 +50,7 @@ from scipy.stats import qmc
 
 from .._kernels import conditional_cdf
 
-__all__ = ["apply_uniform_map", "fit_uniform_map", "rank_dependence"]
+__all__ = ["apply_uniform_map", "fit_uniform_map", "outside_reference_range", "rank_dependence"]
 
 N_NEIGHBORS = 1
 
@@ -113,11 +113,11 @@ def fit_uniform_map(X, weights, method, *, random_state, ot_batch_size=1024):
     if method == "rank":
         return state, U
     positive = weights > 0
-    n_ref = int(np.count_nonzero(positive))
     if method == "rosenblatt":
-        eps = 0.5 / n_ref
-        Z = _normal_scores(U, eps)
         total = weights.sum()
+        # scores of the extreme mid-ranks; new points beyond them are clipped there
+        eps = 0.5 / total
+        Z = _normal_scores(U, eps)
         # b_k for k conditioning coordinates (entry 0 is unused)
         p = np.maximum(np.arange(X.shape[1]), 1)
         bandwidths = (4.0 / (p + 2.0)) ** (1.0 / (p + 4.0)) * total ** (-1.0 / (p + 4.0))
@@ -211,6 +211,27 @@ def apply_uniform_map(state, X):
     if state["method"] == "rosenblatt":
         return _apply_rosenblatt(state, U)
     return _extend_ot(state, U)
+
+
+def outside_reference_range(state, X):
+    """Rows of X beyond the reference sample's range in some coordinate.
+
+    Parameters
+    ----------
+    state : dict
+        From :func:`fit_uniform_map`.
+    X : ndarray of shape (m, d)
+        Points.
+
+    Returns
+    -------
+    outside : ndarray of bool of shape (m,)
+        True where a coordinate lies below the smallest or above the largest
+        reference value: every map sends such a point onto a face of the cube,
+        which is extrapolation.
+    """
+    U = _apply_marginals(state["marginals"], X)
+    return np.any((U == 0.0) | (U == 1.0), axis=1)
 
 
 def rank_dependence(X, weights):

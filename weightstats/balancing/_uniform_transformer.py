@@ -54,7 +54,12 @@ from ..utils import (
     fill_doc,
     progress,
 )
-from ._uniform_maps import apply_uniform_map, fit_uniform_map, rank_dependence
+from ._uniform_maps import (
+    apply_uniform_map,
+    fit_uniform_map,
+    outside_reference_range,
+    rank_dependence,
+)
 
 __all__ = ["UniformTransformerEstimator"]
 
@@ -62,6 +67,9 @@ __all__ = ["UniformTransformerEstimator"]
 # ratio is mostly noise.
 MIN_EFFECTIVE_NEIGHBOURS = 10.0
 AUTO_BANDWIDTH_CONSTANT = 1.2
+# Share of target units beyond the arm's covariate range, in excess of what
+# sampling alone produces, above which fit warns.
+MAX_OUTSIDE_SHARE = 0.05
 
 
 def auto_bandwidth(n, d, kernel="epanechnikov"):
@@ -114,8 +122,9 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         ``"ATT"``: controls reweighted to the treated; ``"ATC"``: treated
         reweighted to the controls; ``"ATE"``: each arm reweighted to all
         units (plus ``X_unlabeled``).
-    transform : {"rank", "rosenblatt", "ot"}, default="rank"
-        The uniformising map: coordinate-wise mid-rank CDFs (valid for one
+    transformation : {"rank", "rosenblatt", "ot"}, default="rank"
+        The uniformising map (named ``transformation`` because the fitted
+        map itself is the method :meth:`transform`): coordinate-wise mid-rank CDFs (valid for one
         covariate, or independent covariates; a warning says so for
         ``d > 1``), a kernel-smoothed Rosenblatt transform, or an optimal
         transport rank (assignment to a scrambled Sobol sample, k-NN
@@ -143,7 +152,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         The label of the treated group when the treatment labels are not
         0/1 or False/True.
     ot_batch_size : int, default=1024
-        Largest assignment problem of ``transform="ot"`` (the Hungarian
+        Largest assignment problem of ``transformation="ot"`` (the Hungarian
         algorithm is cubic); bigger reference samples are split at random.
     method : {"auto", "tiled", "grid", "sweep"}, default="auto"
         Algorithm for the kernel sums (all exact): a d = 1 sweep with prefix
@@ -219,7 +228,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "estimand": [StrOptions({"ATT", "ATC", "ATE"})],
-        "transform": [StrOptions({"rank", "rosenblatt", "ot"})],
+        "transformation": [StrOptions({"rank", "rosenblatt", "ot"})],
         "kernel": [StrOptions(set(KERNEL_NAMES))],
         "bandwidth": [StrOptions({"auto"}), Interval(numbers.Real, 0, 1, closed="right")],
         "normalize": ["boolean"],
@@ -238,7 +247,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         self,
         estimand="ATT",
         *,
-        transform="rank",
+        transformation="rank",
         kernel="epanechnikov",
         bandwidth="auto",
         normalize=True,
@@ -253,7 +262,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         verbose=0,
     ):
         self.estimand = estimand
-        self.transform = transform
+        self.transformation = transformation
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.normalize = normalize
@@ -317,20 +326,21 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         d = X.shape[1]
 
-        if self.transform == "rank" and d > 1:
+        if self.transformation == "rank" and d > 1:
             reference = ~treated if self.estimand == "ATT" else treated
             rho = rank_dependence(X[reference], sw[reference])
             warnings.warn(
-                f"transform='rank' with {d} covariates maps each coordinate by its own CDF; the "
+                f"transformation='rank' with {d} covariates maps each coordinate by its own CDF; the "
                 "result is uniform on the cube only if the covariates are independent in the "
                 f"reference group (largest |Spearman correlation| there: {rho:.2f}). Use "
-                "transform='rosenblatt' or 'ot' for dependent covariates.",
+                "transformation='rosenblatt' or 'ot' for dependent covariates.",
                 UserWarning,
                 stacklevel=2,
             )
 
         setup = self._setup(X, treated, sw, X_extra, rng)
         self.maps_ = {arm: s["map"] for arm, s in setup.items()}
+        self._warn_if_extrapolating(setup, X, X_extra)
         self.bandwidth_ = self._resolve_bandwidth(setup, d)
         rough = kernel_constants(self.kernel)["roughness"]
         self.effective_neighbours_ = float(
@@ -391,7 +401,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         setup = {}
         for arm, (arm_idx, target_idx, nested) in self._arm_layout(treated, n_extra).items():
             state, U_arm = fit_uniform_map(
-                X[arm_idx], sw[arm_idx], self.transform, random_state=rng,
+                X[arm_idx], sw[arm_idx], self.transformation, random_state=rng,
                 ot_batch_size=self.ot_batch_size,
             )
             U_target = np.empty((target_idx.shape[0], X.shape[1]))
@@ -420,6 +430,24 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
             return float(self.bandwidth)
         n = min(np.sqrt(s["s_arm"].sum() * s["s_target"].sum()) for s in setup.values())
         return auto_bandwidth(n, d, self.kernel)
+
+    def _warn_if_extrapolating(self, setup, X, X_extra):
+        X_pool = X if X_extra is None else np.vstack([X, X_extra])
+        for name, arm in setup.items():
+            outside = outside_reference_range(arm["map"], X_pool[arm["target_idx"]])
+            share = arm["s_target"] @ outside / arm["s_target"].sum()
+            # Even with identical distributions about 2 d / (n + 1) of new points
+            # fall outside n reference points in some coordinate.
+            expected = 2.0 * X.shape[1] / (arm["s_arm"].sum() + 1.0)
+            if share > MAX_OUTSIDE_SHARE + expected:
+                warnings.warn(
+                    f"{100 * share:.1f}% of the target units lie outside the range of the {name} "
+                    "units in some covariate (limited overlap): the transform maps them onto a "
+                    "face of the cube, so their weight falls on the most extreme "
+                    f"{name} units. Consider trimming the sample to the common support.",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     def _warn_if_meaningless(self, d):
         problems = []
@@ -513,7 +541,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         n_t, n_c = int(np.count_nonzero(treated)), int(np.count_nonzero(~treated))
         info = {
             "Estimand": self.estimand,
-            "Transform": self.transform,
+            "Transformation": self.transformation,
             "Kernel": self.kernel,
             "Bandwidth": self.bandwidth_,
             "Effective neighbours": self.effective_neighbours_,
@@ -556,6 +584,29 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         safe = den > 1e-12 * max(float(np.max(sums[:, 0])), 1e-300)
         return np.where(safe, num / np.where(safe, den, 1.0), fallback)
 
+    def _non_additive_part(self, arm, phi, h):
+        """phi minus its additive projection sum_k E[phi | U_k] (each by 1-d smoothing).
+
+        Coordinate-wise ranks fix each marginal of the arm's transformed sample
+        (as a Latin hypercube does) but not their joint law, so the part of
+        ``g(U) m(U)`` that is not additive in the coordinates still varies
+        between samples (Stein 1987).
+        """
+        s_a = arm["s_arm"]
+        coef = np.minimum(s_a, 1.0)
+        values = np.column_stack([s_a, s_a * phi])
+        rest = phi - s_a @ phi / s_a.sum()
+        for k in range(arm["U_arm"].shape[1]):
+            u = arm["U_arm"][:, k]
+            sums = self._kernel_sums(u[:, None], u[:, None], values, h)
+            diag = reflected_kernel_diagonal(u, kernel=self.kernel, bandwidth=h)
+            den = sums[:, 0] - coef * diag
+            num = sums[:, 1] - coef * diag * phi
+            safe = den > 1e-12 * max(float(np.max(sums[:, 0])), 1e-300)
+            marginal = np.where(safe, num / np.where(safe, den, 1.0), s_a @ phi / s_a.sum())
+            rest = rest - (marginal - s_a @ marginal / s_a.sum())
+        return rest
+
     def _projection_variance(self, setup, y, treated, sw, means):
         """Plug-in variance of the efficient influence function.
 
@@ -588,9 +639,14 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
                 sums[arm["arm_idx"], 1] -= coef * diag * y_c
                 denom[arm["arm_idx"]] -= coef
             density, m_target = sums[:, 0] / denom, sums[:, 1] / denom
-            # Density ratio at the arm's units, normalised to average one.
-            ratio = arm["g"] * s_a.sum() / (s_a @ arm["g"])
-            arm_term = ratio * (y_c - self._arm_regression(arm, y_c, h))
+            # Density ratio at the arm's units, normalised to average one
+            # (uniform when no unit of the arm has a target unit nearby).
+            mass = s_a @ arm["g"]
+            ratio = arm["g"] * s_a.sum() / mass if mass > 0 else np.ones(s_a.shape[0])
+            fitted = self._arm_regression(arm, y_c, h)
+            arm_term = ratio * (y_c - fitted)
+            if self.transformation == "rank" and arm["U_arm"].shape[1] > 1:
+                arm_term = arm_term + self._non_additive_part(arm, ratio * fitted, h)
             target_term = m_target
             if not self.normalize:
                 target_term = target_term + mu * density

@@ -455,9 +455,11 @@ def kernel_sums(
     --------
     >>> import numpy as np
     >>> from weightstats._kernels import kernel_sums
-    >>> u = np.array([0.1, 0.5, 0.9])
-    >>> kernel_sums(u, u, kernel="epanechnikov", bandwidth=0.2).round(4)
-    array([4.6875, 3.75  , 4.6875])
+    >>> u = np.array([0.0, 0.5, 1.0])
+    >>> kernel_sums(u, u, bandwidth=0.2)  # a point on a face also meets its mirror image
+    array([7.5 , 3.75, 7.5 ])
+    >>> kernel_sums(u, u, bandwidth=0.2, reflect=False)
+    array([3.75, 3.75, 3.75])
     """
     code, const, power, _, _ = _check_kernel(kernel)
     Q, S, V, one_d = _check_inputs(Q, S, V, bandwidth, reflect)

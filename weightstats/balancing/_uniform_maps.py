@@ -73,9 +73,13 @@ def _apply_marginals(state, X):
     total = state["total"]
     for k, (uniq, cum) in enumerate(zip(state["values"], state["cumulative"], strict=True)):
         padded = np.concatenate([[0.0], cum])
-        below = padded[np.searchsorted(uniq, X[:, k], side="left")]
-        at_or_below = padded[np.searchsorted(uniq, X[:, k], side="right")]
-        U[:, k] = (below + at_or_below) / (2.0 * total)
+        # Sorted keys make the binary searches walk memory in order (several
+        # times faster for large samples than random keys).
+        order = np.argsort(X[:, k], kind="stable")
+        keys = X[order, k]
+        below = padded[np.searchsorted(uniq, keys, side="left")]
+        at_or_below = padded[np.searchsorted(uniq, keys, side="right")]
+        U[order, k] = (below + at_or_below) / (2.0 * total)
     return np.clip(U, 0.0, 1.0)
 
 

@@ -53,7 +53,9 @@ def kernel_sums_ref(Q, S, V=None, *, kernel="epanechnikov", bandwidth, reflect=T
     Q = Q[:, None] if Q.ndim == 1 else Q
     S = S[:, None] if S.ndim == 1 else S
     one_d = V is None or np.ndim(V) == 1
-    V = np.ones((S.shape[0], 1)) if V is None else np.asarray(V, dtype=float).reshape(S.shape[0], -1)
+    if V is None:
+        V = np.ones((S.shape[0], 1))
+    V = np.asarray(V, dtype=float).reshape(S.shape[0], -1)
     const, profile = _USTAT_PROFILES[kernel]
     h = float(bandwidth)
     out = np.empty((Q.shape[0], V.shape[1]))
@@ -74,8 +76,6 @@ def kernel_sums_ref(Q, S, V=None, *, kernel="epanechnikov", bandwidth, reflect=T
 
 def conditional_cdf_ref(Zq, Zr, weights, bandwidths, **_):
     """Reference for :func:`weightstats._kernels.conditional_cdf` (dense, log-sum-exp)."""
-    from scipy.special import logsumexp
-
     Zq, Zr = np.asarray(Zq, dtype=float), np.asarray(Zr, dtype=float)
     w = np.asarray(weights, dtype=float)
     keep = w > 0

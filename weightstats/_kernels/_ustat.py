@@ -383,7 +383,9 @@ def _check_inputs(Q, S, V, bandwidth, reflect):
             )
         for A, name in ((Q, "Q"), (S, "S")):
             if A.size and (A.min() < 0.0 or A.max() > 1.0):
-                raise ValueError(f"reflect=True needs points in [0, 1]^d; {name} has points outside.")
+                raise ValueError(
+                    f"reflect=True needs points in [0, 1]^d; {name} has points outside."
+                )
     return Q, S, V, one_d
 
 

@@ -355,8 +355,8 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
             reference = ~treated if self.estimand == "ATT" else treated
             rho = rank_dependence(X[reference], sw[reference])
             warnings.warn(
-                f"transformation='rank' with {d} covariates maps each coordinate by its own CDF; the "
-                "result is uniform on the cube only if the covariates are independent in the "
+                f"transformation='rank' with {d} covariates maps each coordinate by its own CDF; "
+                "the result is uniform on the cube only if the covariates are independent in the "
                 f"reference group (largest |Spearman correlation| there: {rho:.2f}). Use "
                 "transformation='rosenblatt' or 'ot' for dependent covariates.",
                 UserWarning,
@@ -543,7 +543,6 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------ inference
 
     def _estimate(self, setup, y, treated, sw, X, X_extra, rng):
-        h = self.bandwidth_
         means = {}
         for name, arm in setup.items():
             arm["y"] = y[arm["arm_idx"]]

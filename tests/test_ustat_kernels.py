@@ -120,10 +120,10 @@ def test_unreflected_grid_handles_points_outside_the_source_box(rng):
 @pytest.mark.parametrize("kernel", KERNEL_NAMES)
 def test_reflected_kernel_integrates_to_one(kernel):
     """Each reflected factor carries unit mass on [0, 1], wherever its centre is."""
-    grid = (np.arange(20000) + 0.5) / 20000
+    grid = (np.arange(5000) + 0.5) / 5000
     centres = np.array([0.0, 0.03, 0.5, 0.97, 1.0])
     mass = kernel_sums(grid, centres, np.eye(5), kernel=kernel, bandwidth=0.1).mean(axis=0)
-    np.testing.assert_allclose(mass, 1.0, atol=1e-6)
+    np.testing.assert_allclose(mass, 1.0, atol=1e-4)
 
 
 @given(seed=st.integers(0, 10_000), h=st.floats(0.02, 1.0), d=st.integers(1, 3))

@@ -59,6 +59,7 @@ import numpy as np
 from numba import prange
 
 from ._dispatch import jit_variants
+from ._pairwise import _check_positive
 
 __all__ = [
     "KERNEL_NAMES",
@@ -368,13 +369,7 @@ def _check_inputs(Q, S, V, bandwidth, reflect):
             raise ValueError(f"V must have one row per source point ({S.shape[0]}); got {V.shape}.")
         if not np.all(np.isfinite(V)):
             raise ValueError("V contains NaN or infinity.")
-    if (
-        not isinstance(bandwidth, numbers.Real)
-        or isinstance(bandwidth, bool)
-        or not np.isfinite(bandwidth)
-        or bandwidth <= 0
-    ):
-        raise ValueError(f"bandwidth must be a positive finite number; got {bandwidth!r}.")
+    _check_positive(bandwidth, "bandwidth")
     if reflect:
         if bandwidth > 1:
             raise ValueError(

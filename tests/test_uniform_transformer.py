@@ -408,12 +408,15 @@ def test_disjoint_arms_warn(rng):
     X = np.concatenate([np.linspace(0, 1, 30), np.linspace(5, 6, 30)])[:, None]
     z = np.repeat([0, 1], 30)
     y = rng.standard_normal(60)
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        ut = UT("ATE", bandwidth=0.01).fit(X, z, y)
-    messages = " ".join(str(w.message) for w in record)
-    assert "outside the range" in messages
-    assert np.all(np.isfinite(ut.weights_)) and np.isfinite(ut.se_)
+    for normalize in (True, False):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            ut = UT("ATE", bandwidth=0.01, normalize=normalize).fit(X, z, y)
+        messages = " ".join(str(w.message) for w in record)
+        assert "outside the range" in messages and "cannot be reweighted" in messages
+        assert np.all(np.isfinite(ut.weights_)) and np.isfinite(ut.se_)
+        # no adjustment possible: the unadjusted difference in means
+        assert ut.effect_ == pytest.approx(y[z == 1].mean() - y[z == 0].mean())
 
 
 # ------------------------------------------------------------ dask

@@ -352,12 +352,12 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         d = X.shape[1]
 
         if self.transformation == "rank" and d > 1:
-            reference = ~treated if self.estimand == "ATT" else treated
-            rho = rank_dependence(X[reference], sw[reference])
+            arms = {"ATT": [~treated], "ATC": [treated], "ATE": [treated, ~treated]}
+            rho = max(rank_dependence(X[rows], sw[rows]) for rows in arms[self.estimand])
             warnings.warn(
                 f"transformation='rank' with {d} covariates maps each coordinate by its own CDF; "
                 "the result is uniform on the cube only if the covariates are independent in the "
-                f"reference group (largest |Spearman correlation| there: {rho:.2f}). Use "
+                f"reweighted group (largest |Spearman correlation| there: {rho:.2f}). Use "
                 "transformation='rosenblatt' or 'ot' for dependent covariates.",
                 UserWarning,
                 stacklevel=2,
@@ -379,7 +379,8 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
                 warnings.warn(
                     f"no {name} unit has a target unit within the kernel window (bandwidth "
                     f"{self.bandwidth_:.3g}): the groups do not overlap and the {name} arm "
-                    "cannot be reweighted; its implied weights are uniform.",
+                    "cannot be reweighted; its implied weights are uniform and its mean is "
+                    "unadjusted.",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -523,20 +524,25 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
 
     def _arm_mean(self, arm, y_arm, s_arm, s_target, g, self_coef=None):
         mass = s_arm * g
+        if mass.sum() <= 0:
+            # No overlap at this bandwidth (fit warns): the unadjusted arm mean.
+            return float(s_arm @ y_arm / s_arm.sum())
         if self.normalize:
-            return float(mass @ y_arm / mass.sum()) if mass.sum() > 0 else float(np.mean(y_arm))
+            return float(mass @ y_arm / mass.sum())
         return float(mass @ y_arm / self._denominator(arm, s_arm, s_target, self_coef))
 
     def _implied_weights(self, setup, sw):
         weights = sw.copy()
         for arm in setup.values():
-            mass = arm["s_arm"] * arm["g"]
+            s_a = arm["s_arm"]
+            mass = s_a * arm["g"]
             size = arm["s_target"].sum()
-            if self.normalize:
-                total = mass.sum()
-                w = mass * size / total if total > 0 else np.full(mass.shape, size / mass.size)
+            if mass.sum() <= 0:
+                w = s_a * size / s_a.sum()
+            elif self.normalize:
+                w = mass * size / mass.sum()
             else:
-                w = mass * size / self._denominator(arm, arm["s_arm"], arm["s_target"])
+                w = mass * size / self._denominator(arm, s_a, arm["s_target"])
             weights[arm["arm_idx"]] = w
         return weights
 

@@ -33,8 +33,9 @@ the reference distribution. Fitted state is a dict of plain arrays and lists
   target of the nearest reference point (the mean target of tied nearest
   points). Averaging the targets of ``k = 10`` neighbours pulls the images
   of new points towards the interior of the cube while the reference points
-  keep their exact targets; in our simulations (``d = 5``, n = 2000) that
-  mismatch biased the ATT by about 4 standard errors, ``k = 1`` by 0.4.
+  keep their exact targets; in the notebook's simulation (``d = 5``,
+  n = 2000) that mismatch biases the ATT by almost four standard deviations
+  of the estimate, ``k = 1`` by under one.
   Integer weights act as repeated rows, a row's value being the barycentre
   of its copies' targets.
 """

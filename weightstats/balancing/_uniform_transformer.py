@@ -20,7 +20,8 @@ counts as ``s`` units, none paired with itself). With unit weights this is the
 two-sample U-statistic ``(1 / (n_A n_P)) sum_i sum_k K_h(U_k - U_i) y_i``
 (ATT: ``A`` = controls, ``P`` = treated) or its leave-one-out version when
 ``A`` is part of ``P`` (ATE: ``P`` = all units plus unlabelled rows).
-``normalize=True`` gives the Hajek ratio ``sum s y g / sum s g`` instead.
+That is ``normalize=False``; the default ``normalize=True`` is the Hajek
+ratio ``sum s y g / sum s g`` (location-equivariant; see the user guide).
 """
 
 import numbers

@@ -87,22 +87,24 @@ def test_plain_u_statistic_matches_its_definition(estimand, unlabelled, rng):
 
 
 @pytest.mark.parametrize("estimand", ["ATT", "ATC", "ATE"])
-def test_hajek_estimate_is_the_weighted_mean_difference(estimand, rng):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hajek_estimate_is_the_weighted_mean_difference(estimand, weighted, rng):
     X, z, y, _ = design(200, 1, "smooth", rng)
-    ut = UT(estimand).fit(X, z, y)
-    w = ut.weights_
+    s = rng.uniform(0.2, 3.0, size=200) if weighted else np.ones(200)
+    ut = UT(estimand).fit(X, z, y, sample_weight=s)
+    w = ut.weights_ * s  # weights_ exclude the sample weights, as for every balancer
     t = z == 1
     assert ut.effect_ == pytest.approx(
         np.average(y[t], weights=w[t]) - np.average(y[~t], weights=w[~t]), rel=1e-12
     )
-    # Normalisation: each reweighted arm sums to its target size, the other keeps weight 1.
-    target = {"ATT": t.sum(), "ATC": (~t).sum(), "ATE": z.size}[estimand]
+    # Normalisation: each reweighted arm sums to its target's total, the other keeps weight 1.
+    target = {"ATT": s[t].sum(), "ATC": s[~t].sum(), "ATE": s.sum()}[estimand]
     if estimand in ("ATT", "ATE"):
         assert w[~t].sum() == pytest.approx(target)
     if estimand in ("ATC", "ATE"):
         assert w[t].sum() == pytest.approx(target)
     if estimand == "ATT":
-        assert np.all(w[t] == 1.0)
+        assert np.all(ut.weights_[t] == 1.0)
 
 
 def test_weights_recover_the_exact_density_ratio():

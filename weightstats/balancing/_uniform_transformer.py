@@ -175,11 +175,14 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     weights_ : ndarray of shape (n_samples,)
-        Implied weight of each row (sample weights included). Within a
-        reweighted arm they sum to the target size up to the sampling error
-        of the density estimate (exactly with ``normalize=True``) and the
-        arm's mean is ``sum(weights_ * y) / target size``; rows not
-        reweighted (treated under ATT) get their sample weight.
+        Implied weight of each row, sample weights excluded (the convention
+        of every balancer, so ``balance_table`` and
+        ``effective_sample_size`` take them): over a reweighted arm
+        ``sum(sample_weight * weights_)`` is the target's total (exactly
+        with ``normalize=True``, up to the sampling error of the density
+        estimate otherwise) and the arm's mean is
+        ``sum(sample_weight * weights_ * y) / target total``; rows not
+        reweighted (the treated under ATT) get 1.
     effect_ : float
         The estimate (only when ``y`` was given to ``fit``).
     se_ : float
@@ -533,17 +536,19 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         return float(mass @ y_arm / self._denominator(arm, s_arm, s_target, self_coef))
 
     def _implied_weights(self, setup, sw):
-        weights = sw.copy()
+        """One weight per row, sample weights excluded (as for every balancer):
+        ``sum(sample_weight * weights_)`` over a reweighted arm is the target's
+        total (exactly for the Hajek form); rows not reweighted get 1."""
+        weights = np.ones(sw.shape[0])
         for arm in setup.values():
-            s_a = arm["s_arm"]
-            mass = s_a * arm["g"]
+            s_a, g = arm["s_arm"], arm["g"]
             size = arm["s_target"].sum()
-            if mass.sum() <= 0:
-                w = s_a * size / s_a.sum()
+            if s_a @ g <= 0:
+                w = np.full(s_a.shape[0], size / s_a.sum())
             elif self.normalize:
-                w = mass * size / mass.sum()
+                w = g * size / (s_a @ g)
             else:
-                w = mass * size / self._denominator(arm, s_a, arm["s_target"])
+                w = g * size / self._denominator(arm, s_a, arm["s_target"])
             weights[arm["arm_idx"]] = w
         return weights
 

@@ -33,6 +33,60 @@ from ._dispatch import jit_variants
 __all__ = ["cd_quadratic", "ordinal_derivatives", "ordinal_loss", "pava_rows"]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _row_terms(eta, i, c, n_bounds):
+    """``(-log P, g_a, g_b, h_aa, h_ab, h_bb)`` of row ``i`` in class ``c``.
+
+    One ``exp`` and one ``log1p`` per linear predictor (``F(x)`` and
+    ``softplus`` share ``exp(-|x|)``), plus ``expm1`` and ``log1p`` for the
+    gap ``t`` of a middle class: ``-log(1 - exp(-t)) = log1p(1 / expm1(t))``.
+    """
+    loss = 0.0
+    ga = 0.0
+    gb = 0.0
+    haa = 0.0
+    hab = 0.0
+    hbb = 0.0
+    if c < n_bounds:
+        b = eta[i, c]
+        e = np.exp(-abs(b))
+        inv = 1.0 / (1.0 + e)
+        if b >= 0.0:
+            Fb, Fnb = inv, e * inv
+            loss += np.log1p(e)
+        else:
+            Fb, Fnb = e * inv, inv
+            loss += np.log1p(e) - b
+        gb = -Fnb
+        hbb = Fb * Fnb
+    if c > 0:
+        a = eta[i, c - 1]
+        e = np.exp(-abs(a))
+        inv = 1.0 / (1.0 + e)
+        if a >= 0.0:
+            Fa, Fna = inv, e * inv
+            loss += np.log1p(e) + a
+        else:
+            Fa, Fna = e * inv, inv
+            loss += np.log1p(e)
+        ga = Fa
+        haa = Fa * Fna
+    if c > 0 and c < n_bounds:
+        t = eta[i, c] - eta[i, c - 1]
+        if t > 0.0:
+            q = 1.0 / np.expm1(t)
+            r = q * (1.0 + q)
+            loss += np.log1p(q)
+            ga += q
+            gb -= q
+            haa += r
+            hbb += r
+            hab = -r
+        else:
+            loss = np.inf
+    return loss, ga, gb, haa, hab, hbb
+
+
 @jit_variants
 def ordinal_derivatives(eta, y, weights, grad, hess):
     """Weighted per-observation gradient and Hessian of ``-log P`` in (a, b).
@@ -42,46 +96,11 @@ def ordinal_derivatives(eta, y, weights, grad, hess):
     loss ``sum_i w_i (-log P_i)``, +inf if an observed class has probability
     <= 0.
     """
-    n = eta.shape[0]
     n_bounds = eta.shape[1]
     total = 0.0
-    for i in prange(n):
-        c = y[i]
+    for i in prange(eta.shape[0]):
         w = weights[i]
-        loss = 0.0
-        ga = 0.0
-        gb = 0.0
-        haa = 0.0
-        hab = 0.0
-        hbb = 0.0
-        if c < n_bounds:
-            b = eta[i, c]
-            Fb = 1.0 / (1.0 + np.exp(-b))
-            Fnb = 1.0 / (1.0 + np.exp(b))
-            loss += max(-b, 0.0) + np.log1p(np.exp(-abs(b)))
-            gb = -Fnb
-            hbb = Fb * Fnb
-        if c > 0:
-            a = eta[i, c - 1]
-            Fa = 1.0 / (1.0 + np.exp(-a))
-            Fna = 1.0 / (1.0 + np.exp(a))
-            loss += max(a, 0.0) + np.log1p(np.exp(-abs(a)))
-            ga = Fa
-            haa = Fa * Fna
-        if c > 0 and c < n_bounds:
-            t = eta[i, c] - eta[i, c - 1]
-            if t > 0.0:
-                em1 = np.expm1(t)
-                q = 1.0 / em1
-                r = q * (1.0 + q)
-                loss -= np.log(-np.expm1(-t))
-                ga += q
-                gb -= q
-                haa += r
-                hbb += r
-                hab = -r
-            else:
-                loss = np.inf
+        loss, ga, gb, haa, hab, hbb = _row_terms(eta, i, y[i], n_bounds)
         grad[i, 0] = w * ga
         grad[i, 1] = w * gb
         hess[i, 0] = w * haa
@@ -94,25 +113,10 @@ def ordinal_derivatives(eta, y, weights, grad, hess):
 @jit_variants
 def ordinal_loss(eta, y, weights):
     """Weighted loss ``sum_i w_i (-log P_i)``; +inf if an observed class has P <= 0."""
-    n = eta.shape[0]
     n_bounds = eta.shape[1]
     total = 0.0
-    for i in prange(n):
-        c = y[i]
-        loss = 0.0
-        if c < n_bounds:
-            b = eta[i, c]
-            loss += max(-b, 0.0) + np.log1p(np.exp(-abs(b)))
-        if c > 0:
-            a = eta[i, c - 1]
-            loss += max(a, 0.0) + np.log1p(np.exp(-abs(a)))
-        if c > 0 and c < n_bounds:
-            t = eta[i, c] - eta[i, c - 1]
-            if t > 0.0:
-                loss -= np.log(-np.expm1(-t))
-            else:
-                loss = np.inf
-        total += weights[i] * loss
+    for i in prange(eta.shape[0]):
+        total += weights[i] * _row_terms(eta, i, y[i], n_bounds)[0]
     return total
 
 

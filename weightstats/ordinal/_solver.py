@@ -125,54 +125,64 @@ class OrdinalProblem:
 
     def derivatives(self, theta):
         """Loss, gradient ``(K-1, p+1)`` and Hessian blocks ``A, S`` at ``theta``."""
-        eta = self.eta(theta)
-        loss = ordinal_derivatives(eta, self.y, self.v, self._grad_obs, self._hess_obs)
-        grad, A, S = self._assemble(self._grad_obs, self._hess_obs)
-        return loss, grad, A, S
+        loss = self._row_derivatives(theta)
+        return (loss, *self._assemble())
 
-    def _assemble(self, gobs, hobs):
+    def _row_derivatives(self, theta):
+        """Loss at ``theta``; leaves the per-row derivatives for ``_assemble``."""
+        return ordinal_derivatives.serial(
+            self.eta(theta), self.y, self.v, self._grad_obs, self._hess_obs
+        )
+
+    def _assemble(self):
+        gobs, hobs = self._grad_obs, self._hess_obs
         K, (K1, P1) = self.n_classes, self.shape
-        grad = np.zeros((K1, P1))
-        A = np.zeros((K1, P1, P1))
-        S = np.zeros((K1, P1, P1))
-        acc_g = np.zeros(P1)
-        acc_A = np.zeros((P1, P1))
-        # Walk the classes from the top: A[M] and grad[M] accumulate the
-        # classes above M (upper boundary c = M, or lower boundary c - 1 = M).
-        for M in range(K1 - 1, -1, -1):
-            Zu, su = self._slice(M)
-            acc_g += gobs[su, 1] @ Zu
-            acc_A += Zu.T @ (hobs[su, 2, None] * Zu)
-            Zl, sl = self._slice(M + 1)
-            acc_g += gobs[sl, 0] @ Zl
-            acc_A += Zl.T @ (hobs[sl, 0, None] * Zl)
-            if M + 1 < K1:
-                cross = Zl.T @ (hobs[sl, 1, None] * Zl)
-                acc_A += 2.0 * cross
-                S[M + 1] = cross
-            grad[M] = acc_g
-            A[M] = acc_A
-        return grad, A, S
-
-    def _slice(self, c):
-        s = slice(self.bounds[c], self.bounds[c + 1])
-        return self.Zt[s], s
+        # Per class c: gradient rows for its lower/upper predictor, and the
+        # Gram matrices Z_c' diag(h) Z_c for h = h_uu (upper), h_ll + 2 h_lu
+        # (lower, with the cross term of a block moving both) and h_lu.
+        upper = np.zeros((K, P1, P1))
+        lower = np.zeros((K, P1, P1))
+        cross = np.zeros((K1, P1, P1))
+        g_lower = np.zeros((K, P1))
+        g_upper = np.zeros((K, P1))
+        for c in range(K):
+            rows = slice(self.bounds[c], self.bounds[c + 1])
+            Zc, h = self.Zt[rows], hobs[rows]
+            g_lower[c], g_upper[c] = gobs[rows].T @ Zc
+            if c == 0:
+                upper[c] = Zc.T @ (h[:, 2, None] * Zc)
+            elif c == K1:
+                lower[c] = Zc.T @ (h[:, 0, None] * Zc)
+            else:
+                weighted = np.hstack(
+                    [h[:, 2, None] * Zc, (h[:, 0] + 2.0 * h[:, 1])[:, None] * Zc, h[:, 1, None] * Zc]
+                )
+                G = Zc.T @ weighted
+                upper[c], lower[c], cross[c] = G[:, :P1], G[:, P1 : 2 * P1], G[:, 2 * P1 :]
+        # A[M] and grad[M] accumulate the classes above M: upper predictor of
+        # class M, lower predictor of classes M + 1, ...
+        grad = np.cumsum((g_upper[:K1] + g_lower[1:])[::-1], axis=0)[::-1]
+        A = np.cumsum((upper[:K1] + lower[1:])[::-1], axis=0)[::-1]
+        return np.ascontiguousarray(grad), np.ascontiguousarray(A), cross
 
     # ----------------------------------------------------------------- solver
     def solve(self, lam, theta, penalty, free, *, tol=1e-8, max_iter=100):
         """Minimise ``f + lam * sum(penalty |theta|)`` from ``theta``.
 
-        Returns ``(theta, n_iter, kkt, converged)``; ``n_iter`` counts Newton
-        steps, ``kkt`` is the final minimum-norm subgradient (max norm).
+        Returns ``(theta, n_iter, kkt, converged)``; ``n_iter`` counts
+        iterations (derivative evaluations: one more than the Newton steps
+        taken, so 1 means ``theta`` already satisfied the KKT conditions),
+        ``kkt`` is the final minimum-norm subgradient (max norm).
         """
         theta = np.array(theta, dtype=np.float64)
         thr = lam * penalty
         kkt = np.inf
+        loss = self._row_derivatives(theta)
         for it in range(max_iter + 1):
-            loss, grad, A, S = self.derivatives(theta)
+            grad, A, S = self._assemble()
             kkt = kkt_residual(grad, theta, thr, free)
             if kkt <= tol:
-                return theta, it, kkt, True
+                return theta, it + 1, kkt, True
             if it == max_iter:
                 break
             delta = np.zeros_like(theta)
@@ -186,23 +196,24 @@ class OrdinalProblem:
             if not decrease < 0.0:
                 break  # no descent left at this precision
             objective = loss + pen0
-            deta = self.eta(delta)
-            eta = self.eta(theta)
             step = 1.0
             while step >= _MIN_STEP:
                 candidate = theta + step * delta
-                value = self.loss(eta + step * deta) + np.sum(thr * np.abs(candidate))
-                if value <= objective + _ARMIJO * step * decrease:
+                # Evaluates the per-row derivatives too: the accepted trial's
+                # are the next iteration's.
+                value = self._row_derivatives(candidate)
+                total = value + np.sum(thr * np.abs(candidate))
+                if total <= objective + _ARMIJO * step * decrease:
                     break
                 # Near the optimum the predicted decrease drops below the
                 # rounding error of the objective: take the full step then.
-                if step == 1.0 and np.isfinite(value) and -decrease <= 1e-13 * (1 + abs(objective)):
+                if step == 1.0 and np.isfinite(total) and -decrease <= 1e-13 * (1 + abs(objective)):
                     break
                 step *= 0.5
             else:
                 break  # the line search stalled: report the KKT residual reached
-            theta = candidate
-        return theta, it, kkt, False
+            theta, loss = candidate, value
+        return theta, it + 1, kkt, False
 
     def free_and_penalty(self, penalize_first):
         """All coordinates free; penalty 1 on slopes (0 on the first block if

@@ -120,9 +120,9 @@ def multiclass_brier_score(y_true, y_proba, *, labels=None, sample_weight=None, 
     >>> y = ["low", "mid", "high"]
     >>> proba = [[0.8, 0.2, 0.0], [0.1, 0.7, 0.2], [0.0, 0.3, 0.7]]
     >>> round(multiclass_brier_score(y, proba, labels=["low", "mid", "high"]), 4)
-    0.1267
+    0.1333
     >>> multiclass_brier_score(y, proba, labels=["low", "mid", "high"], per_class=True).round(4)
-    array([0.0167, 0.0733, 0.0367])
+    array([0.0167, 0.0733, 0.0433])
     """
     codes, proba, weights = _check_inputs(y_true, y_proba, labels, sample_weight, ordered=False)
     if not per_class:
@@ -176,9 +176,9 @@ def ranked_probability_score(y_true, y_proba, *, labels=None, sample_weight=None
     >>> from weightstats.metrics import ranked_probability_score
     >>> # Both forecasts miss class 0 with the same Brier score; the second
     >>> # puts its mass further away and scores worse.
-    >>> ranked_probability_score([0], [[0.5, 0.5, 0.0]])
+    >>> ranked_probability_score([0], [[0.5, 0.5, 0.0]], labels=[0, 1, 2])
     0.25
-    >>> ranked_probability_score([0], [[0.5, 0.0, 0.5]])
+    >>> ranked_probability_score([0], [[0.5, 0.0, 0.5]], labels=[0, 1, 2])
     0.5
     """
     codes, proba, weights = _check_inputs(y_true, y_proba, labels, sample_weight, ordered=True)

@@ -94,11 +94,17 @@ def encode_ordinal(
                 f"{name} has labels {_preview(labels)} without a known order (only numbers are "
                 f"sorted automatically): {_HOW_TO_ORDER}."
             )
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} If these values are ordered class labels, pass them as "
+                "classes=[lowest, ..., highest]."
+            ) from exc
         order = np.unique(y)
         source = None
     if classes is not None or categorical is not None:
-        codes = pd.Categorical(y, categories=order).codes.astype(np.intp)
+        codes = pd.Index(order).get_indexer(y).astype(np.intp)
         unknown = codes < 0
         if np.any(unknown):
             raise ValueError(

@@ -237,11 +237,13 @@ class PRESTOClassifier(_PRESTOMixin, _BaseOrdinalClassifier):
     >>> clf = PRESTOClassifier(alpha=0.01).fit(X, y)
     >>> clf.classes_
     array([0, 1, 2, 3])
-    >>> clf.coef_.shape
-    (3, 3)
+    >>> clf.coef_.round(2)  # log-odds of Y <= k: signs opposite to the latent slopes
+    array([[-1.  ,  1.13, -0.37],
+           [-1.  ,  1.13, -0.37],
+           [-1.04,  0.81, -0.37]])
     >>> clf.predict_proba(X[:2]).round(3)
-    array([[0.211, 0.215, 0.37 , 0.204],
-           [0.485, 0.244, 0.2  , 0.071]])
+    array([[0.345, 0.198, 0.311, 0.146],
+           [0.765, 0.115, 0.084, 0.036]])
     """
 
     _parameter_constraints = {
@@ -504,11 +506,17 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
             missing = np.bincount(codes[train], minlength=n_classes) == 0
             if np.any(missing):
                 rare = self.classes_[missing]
+                sizes = dict(zip(self.classes_.tolist(), counts.tolist()))
+                fix = (
+                    f"use a stratified splitter with fewer folds (cv <= {int(counts.min())} with "
+                    "StratifiedKFold) or merge rare classes"
+                    if counts.min() >= 2
+                    else "a class with a single sample cannot be in every training fold: merge "
+                    "it with a neighbouring class"
+                )
                 raise ValueError(
                     f"class(es) {list(rare)} are absent from a training fold (class sizes "
-                    f"{dict(zip(self.classes_.tolist(), counts.tolist()))}); every fold must "
-                    "contain every class. Use a stratified splitter with fewer folds "
-                    f"(cv <= {int(counts.min())} with StratifiedKFold) or merge rare classes."
+                    f"{sizes}); every fold must contain every class: {fix}."
                 )
         return splits
 

@@ -273,6 +273,7 @@ class PRESTOClassifier(_PRESTOMixin, _BaseOrdinalClassifier):
         self.max_iter = max_iter
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y, sample_weight=None):
         """Fit the model at penalty ``alpha``.
 
@@ -352,12 +353,12 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
         Folds, as in scikit-learn; an int gives ``StratifiedKFold`` (every
         class must be present in every training fold, else a ValueError says
         how to fix it).
-    scoring : {{"brier", "log_loss", "rps"}} or callable, default="brier"
+    scoring : {"brier", "log_loss", "rps"} or callable, default="brier"
         Held-out loss (lower is better): the multi-class Brier score (summed
         over classes), the log loss, or the ranked probability score. A
         callable is called as ``scoring(y_true, proba, sample_weight=w)`` with
         labels from ``classes_`` and must return a loss.
-    selection : {{"min", "1se"}}, default="min"
+    selection : {"min", "1se"}, default="min"
         ``"min"``: the largest penalty with the minimum mean loss (the
         reference's rule). ``"1se"``: the largest penalty whose mean loss is
         within one standard error of the minimum (glmnet's ``lambda.1se``).
@@ -521,6 +522,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
         return splits
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y, sample_weight=None):
         """Cross-validate the penalty and fit at the chosen one.
 

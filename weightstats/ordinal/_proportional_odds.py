@@ -93,6 +93,7 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
         self.max_iter = max_iter
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y, sample_weight=None):
         """Fit the proportional-odds model by maximum likelihood.
 
@@ -141,11 +142,13 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
         kept = np.flatnonzero(problem.kept)
         cov = np.full((p + K1, p + K1), np.nan)
         try:
-            cov_free = scipy.linalg.inv(info, check_finite=True)
-        except (np.linalg.LinAlgError, ValueError):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+                cov_free = scipy.linalg.inv(info, check_finite=True)
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
             warnings.warn(
-                "the observed information is singular: standard errors are not available "
-                "(covariance_ is NaN).",
+                "the observed information is singular or ill-conditioned (are the classes "
+                "separable?): standard errors are not available (covariance_ is NaN).",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -177,7 +180,7 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
         Returns
         -------
         summary : weightstats.utils.Summary
-            statsmodels-style table of the slopes and intercepts.
+            A statsmodels-style table of the slopes and intercepts.
         """
         check_is_fitted(self)
         p = self.coef_.shape[0]

@@ -74,7 +74,7 @@ class _PRESTOMixin:
         return pd.DataFrame(
             np.diff(self.coef_, axis=0).T,
             index=self._feature_names(),
-            columns=[f"{names[k + 1]} - {names[k]}" for k in range(len(names) - 1)],
+            columns=[f"({names[k + 1]}) - ({names[k]})" for k in range(len(names) - 1)],
         )
 
     def summary(self):
@@ -102,7 +102,10 @@ class _PRESTOMixin:
         info = {
             "classes (low to high)": ", ".join(str(c) for c in self.classes_),
             "alpha": self.alpha_,
-            "alpha_max (PO / null fit above)": self.alpha_max_,
+            "alpha_max": self.alpha_max_,
+            "fit at alpha >= alpha_max": (
+                "intercept only" if self.penalize_first else "proportional odds"
+            ),
             "penalize_first": self.penalize_first,
             "log-likelihood": self.log_likelihood_,
             "non-zero differences": f"{n_nonzero} of {diffs.size}",

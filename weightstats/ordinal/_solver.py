@@ -105,6 +105,7 @@ class OrdinalProblem:
         self.shape = (n_classes - 1, self.Zt.shape[1])
         self._grad_obs = np.empty((Z.shape[0], 2))
         self._hess_obs = np.empty((Z.shape[0], 3))
+        self._cache = None
 
     # ------------------------------------------------------------------ pieces
     def eta(self, theta):
@@ -124,9 +125,18 @@ class OrdinalProblem:
         return theta
 
     def derivatives(self, theta):
-        """Loss, gradient ``(K-1, p+1)`` and Hessian blocks ``A, S`` at ``theta``."""
+        """Loss, gradient ``(K-1, p+1)`` and Hessian blocks ``A, S`` at ``theta``.
+
+        The last result is cached: a path solves the next penalty from the
+        previous solution, where the derivatives are already known.
+        """
+        cached = self._cache
+        if cached is not None and np.array_equal(cached[0], theta):
+            return cached[1:]
         loss = self._row_derivatives(theta)
-        return (loss, *self._assemble())
+        result = (loss, *self._assemble())
+        self._cache = (np.array(theta, dtype=np.float64), *result)
+        return result
 
     def _row_derivatives(self, theta):
         """Loss at ``theta``; leaves the per-row derivatives for ``_assemble``."""
@@ -177,9 +187,11 @@ class OrdinalProblem:
         theta = np.array(theta, dtype=np.float64)
         thr = lam * penalty
         kkt = np.inf
-        loss = self._row_derivatives(theta)
+        loss, grad, A, S = self.derivatives(theta)
         for it in range(max_iter + 1):
-            grad, A, S = self._assemble()
+            if it > 0:
+                grad, A, S = self._assemble()
+                self._cache = (theta.copy(), loss, grad, A, S)
             kkt = kkt_residual(grad, theta, thr, free)
             if kkt <= tol:
                 return theta, it + 1, kkt, True

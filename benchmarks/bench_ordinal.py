@@ -81,7 +81,7 @@ def cv_path_vs_cvxpy(quick):
     # compare objectives along the path on all data
     path = full_problem.path(est.alphas_, False)
     _, penalty = full_problem.free_and_penalty(False)
-    for lam, ours_theta, cvx_theta in zip(est.alphas_, path.thetas, full_thetas):
+    for lam, ours_theta, cvx_theta in zip(est.alphas_, path.thetas, full_thetas, strict=True):
         worst = max(
             worst,
             abs(full_problem.objective(ours_theta, lam, penalty)

@@ -154,6 +154,24 @@ def test_reference_code_values_with_corrected_intercepts(ucla, alpha, intercept,
     )
 
 
+def test_the_reference_intercept_bug_is_not_copied(ucla):
+    """The reference code un-standardises intercept k with psi_k instead of beta_k.
+
+    Emulating it (intercept_k + coef_{k-1} @ mean(X), notes section 1.1.4)
+    reproduces the wrong log-likelihood the notes found (-401.35); ours
+    reproduces the fitted one (-359.44).
+    """
+    X, y = ucla
+    presto = PRESTOClassifier(alpha=0.03, penalize_first=True).fit(X, y)
+    codes = y.cat.codes.to_numpy()
+    buggy = clone(presto)
+    buggy.__dict__.update(presto.__dict__)
+    buggy.intercept_ = presto.intercept_.copy()
+    buggy.intercept_[1:] += presto.coef_[:-1] @ X.to_numpy().mean(axis=0)
+    assert _loglik_from_predictions(buggy, X, codes) == pytest.approx(-401.3463, abs=2e-3)
+    assert _loglik_from_predictions(presto, X, codes) == pytest.approx(-359.4400, abs=1e-3)
+
+
 def test_alpha_zero_matches_vgam_ucla(ucla, vgam):
     X, y = ucla
     coef, intercept, loglik = _vgam_values(vgam, "ucla", UCLA_FEATURES, 2)

@@ -62,7 +62,7 @@ estimates = {
     "logistic (rare vs rest)": logit.predict_proba(X)[:, 1],
 }
 fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharex=True, sharey=True, constrained_layout=True)
-for ax, (name, p) in zip(axes, estimates.items()):
+for ax, (name, p) in zip(axes, estimates.items(), strict=True):
     ax.scatter(truth, p, s=4, alpha=0.4)
     ax.axline((0, 0), slope=1, color="grey", lw=1)
     ax.set_title(f"{name}\nMSE = {np.mean((p - truth) ** 2):.2e}")

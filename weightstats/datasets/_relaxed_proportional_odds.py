@@ -101,7 +101,8 @@ def make_relaxed_proportional_odds(
     intercepts = np.asarray(intercepts, dtype=np.float64)
     if intercepts.ndim != 1 or intercepts.size < 2 or np.any(np.diff(intercepts) <= 0):
         raise ValueError(
-            f"intercepts must be at least two increasing values (one per boundary); got {intercepts}."
+            "intercepts must be at least two increasing values (one per boundary); "
+            f"got {intercepts}."
         )
     rng = check_random_state(random_state)
     K1, p = intercepts.size, n_features

@@ -510,7 +510,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
             missing = np.bincount(codes[train], minlength=n_classes) == 0
             if np.any(missing):
                 rare = self.classes_[missing]
-                sizes = dict(zip(self.classes_.tolist(), counts.tolist()))
+                sizes = dict(zip(self.classes_.tolist(), counts.tolist(), strict=True))
                 fix = (
                     f"use a stratified splitter with fewer folds (cv <= {int(counts.min())} with "
                     "StratifiedKFold) or merge rare classes"

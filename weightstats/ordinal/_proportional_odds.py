@@ -199,12 +199,12 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
             "Standard errors: inverse observed information (sample weights as frequency weights).",
         ]
         if not keep.all():
-            dropped = [n for n, k in zip(names, keep) if not k]
+            dropped = [n for n, k in zip(names, keep, strict=True) if not k]
             notes.append(f"Not estimated (constant columns or singular information): {dropped}.")
         results = EstimateResults(
             estimate[keep],
             se[keep],
-            names=[n for n, k in zip(names, keep) if k],
+            names=[n for n, k in zip(names, keep, strict=True) if k],
             title="Proportional-odds cumulative logit",
             info={
                 "classes (low to high)": ", ".join(str(c) for c in self.classes_),

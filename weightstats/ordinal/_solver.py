@@ -164,8 +164,9 @@ class OrdinalProblem:
             elif c == K1:
                 lower[c] = Zc.T @ (h[:, 0, None] * Zc)
             else:
+                lower_weight = h[:, 0] + 2.0 * h[:, 1]
                 weighted = np.hstack(
-                    [h[:, 2, None] * Zc, (h[:, 0] + 2.0 * h[:, 1])[:, None] * Zc, h[:, 1, None] * Zc]
+                    [h[:, 2, None] * Zc, lower_weight[:, None] * Zc, h[:, 1, None] * Zc]
                 )
                 G = Zc.T @ weighted
                 upper[c], lower[c], cross[c] = G[:, :P1], G[:, P1 : 2 * P1], G[:, 2 * P1 :]

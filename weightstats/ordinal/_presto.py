@@ -32,18 +32,21 @@ __all__ = ["PRESTOClassifier", "PRESTOClassifierCV"]
 _SCORERS = {"brier": _brier_codes, "log_loss": _log_loss_codes, "rps": _rps_codes}
 
 
-def _warn_not_converged(name, alphas, kkt, n_iter, tol):
-    alphas = np.atleast_1d(alphas)
+def _warn_not_converged(name, paths, tol):
+    """One ConvergenceWarning for the penalties of ``paths`` that did not converge."""
+    alphas = np.concatenate([p.alphas[~p.converged] for p in paths])
+    if alphas.size == 0:
+        return
+    kkt = np.concatenate([p.kkt[~p.converged] for p in paths])
+    n_iter = np.concatenate([p.n_iter[~p.converged] for p in paths])
     worst = int(np.argmax(kkt))
-    where = f"alpha={alphas[worst]:.4g}" + (
-        f" (and {len(alphas) - 1} more penalties)" if len(alphas) > 1 else ""
-    )
+    more = f" (and {alphas.size - 1} more fits)" if alphas.size > 1 else ""
     warnings.warn(
-        f"{name} did not converge at {where}: KKT residual {kkt[worst]:.2e} > tol={tol:g} "
-        f"after {n_iter[worst]} Newton iterations. If the classes are (nearly) separable the "
-        "unpenalised part of the model (intercepts, and the first slope vector when "
-        "penalize_first=False) has no finite maximiser; increase alpha or max_iter, or use "
-        "penalize_first=True.",
+        f"{name} did not converge at alpha={alphas[worst]:.4g}{more}: KKT residual "
+        f"{kkt[worst]:.2e} > tol={tol:g} after {n_iter[worst]} Newton iterations. If the classes "
+        "are (nearly) separable the unpenalised part of the model (intercepts, and the first "
+        "slope vector when penalize_first=False) has no finite maximiser; increase alpha or "
+        "max_iter, or use penalize_first=True.",
         ConvergenceWarning,
         stacklevel=3,
     )
@@ -309,8 +312,7 @@ class PRESTOClassifier(_PRESTOMixin, _BaseOrdinalClassifier):
         self.kkt_residual_ = float(path.kkt[0])
         self.log_likelihood_ = -problem.weight_sum * problem.loss(problem.eta(theta))
         self.n_crossings_ = count_crossings(X @ self.coef_.T + self.intercept_)
-        if not path.converged[0]:
-            _warn_not_converged(type(self).__name__, path.alphas, path.kkt, path.n_iter, self.tol)
+        _warn_not_converged(type(self).__name__, [path], self.tol)
         return self
 
 
@@ -405,11 +407,13 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
     intercept_path_ : ndarray of shape (n_alphas, n_classes - 1)
         Intercepts along the path (``refit=True`` only).
     log_likelihood_ : float
-        Weighted training log-likelihood at ``alpha_``.
+        Weighted training log-likelihood at ``alpha_`` (with ``refit=False``:
+        of the predicted probabilities of the averaged coefficients).
     n_crossings_ : int
         Training rows at which the fitted boundaries cross.
     n_iter_ : ndarray of shape (n_alphas,)
-        Proximal Newton iterations along the path on all data.
+        Proximal Newton iterations per penalty along the path on all data
+        (with ``refit=False``: summed over the folds).
     {n_features_in_}
     {feature_names_in_}
 
@@ -574,9 +578,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
             limit = best + 1e-12 * abs(best)  # exact ties (identical fits), up to rounding
         self.best_index_ = int(np.flatnonzero(mean <= limit)[0])  # alphas are decreasing
         self.alpha_ = float(alphas[self.best_index_])
-        fold_paths = [r[2] for r in results]
-        bad = [(p.alphas[~p.converged], p.kkt[~p.converged], p.n_iter[~p.converged])
-               for p in fold_paths if not p.converged.all()]
+        paths = [r[2] for r in results]
         if self.refit:
             path = problem.path(
                 alphas, self.penalize_first, tol=self.tol, max_iter=self.max_iter, base=base
@@ -589,25 +591,16 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
             self.n_iter_ = path.n_iter
             theta = path.thetas[self.best_index_]
             self.log_likelihood_ = -problem.weight_sum * problem.loss(problem.eta(theta))
-            if not path.converged.all():
-                bad.append((alphas[~path.converged], path.kkt[~path.converged],
-                            path.n_iter[~path.converged]))
+            paths.append(path)
         else:
             fold_fits = [r[1][self.best_index_] for r in results]
             self.coef_ = np.mean([c for c, _ in fold_fits], axis=0)
             self.intercept_ = np.mean([i for _, i in fold_fits], axis=0)
-            self.n_iter_ = np.sum([p.n_iter for p in fold_paths], axis=0)
+            self.n_iter_ = np.sum([p.n_iter for p in paths], axis=0)
             proba, _ = cumulative_to_proba(X @ self.coef_.T + self.intercept_)
             p_obs = np.maximum(proba[np.arange(codes.shape[0]), codes], 1e-300)
             self.log_likelihood_ = float(sample_weight @ np.log(p_obs))
-        if bad:
-            _warn_not_converged(
-                type(self).__name__,
-                np.concatenate([b[0] for b in bad]),
-                np.concatenate([b[1] for b in bad]),
-                np.concatenate([b[2] for b in bad]),
-                self.tol,
-            )
+        _warn_not_converged(type(self).__name__, paths, self.tol)
         self.n_crossings_ = count_crossings(X @ self.coef_.T + self.intercept_)
         return self
 

@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 __all__ = [
     "adversarial_matrices",
     "binary_treatments",
+    "ordinal_data",
     "finite_floats",
     "finite_matrices",
     "permutations",
@@ -97,3 +98,22 @@ def permutations(draw, n):
     """A permutation of range(n)."""
     seed = draw(st.integers(0, 2**32 - 1))
     return np.random.default_rng(seed).permutation(n)
+
+
+@st.composite
+def ordinal_data(draw, min_rows=40, max_rows=120, max_cols=4, n_classes=(3, 4)):
+    """``(X, y)`` from a latent logistic model with every class present.
+
+    ``X`` has shifted and scaled columns (so un-standardisation is exercised);
+    ``y`` takes the values ``0..K-1`` with ``K`` drawn from ``n_classes``.
+    """
+    rows = draw(st.integers(min_rows, max_rows))
+    cols = draw(st.integers(1, max_cols))
+    K = draw(st.sampled_from(list(n_classes)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, cols)) * rng.uniform(0.1, 10, cols) + rng.uniform(-5, 5, cols)
+    Z = (X - X.mean(0)) / X.std(0)
+    latent = Z @ rng.uniform(-1, 1, cols) + rng.logistic(size=rows)
+    y = np.searchsorted(np.quantile(latent, np.linspace(0, 1, K + 1)[1:-1]), latent)
+    return X, y

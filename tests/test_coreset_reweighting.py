@@ -207,27 +207,18 @@ def _digits_long_tail(seed, ratio=0.05):
 
 
 @pytest.mark.slow
-def test_long_tailed_digits_beats_unweighted_and_costs_less_than_full():
-    """The acceptance claim on 3 draws of the task (notebooks/reweighting.ipynb
-    has the full table): mean accuracy above unweighted training, reweighting
-    time below that of reweighting every sample."""
-    from threadpoolctl import threadpool_limits
-
-    acc = {"unweighted": [], "coreset": [], "full": []}
-    seconds = {"coreset": 0.0, "full": 0.0}
-    with threadpool_limits(1):
-        for seed in range(3):
-            X, y, Xv, yv, Xt, yt = _digits_long_tail(seed)
-            base = LogisticRegression(max_iter=3000)
-            acc["unweighted"].append(accuracy_score(yt, base.fit(X, y).predict(Xt)))
-            for name, size in (("coreset", 0.05), ("full", 1.0)):
-                model = CoresetReweighter(base, coreset_size=size, random_state=seed)
-                model.fit(X, y, X_val=Xv, y_val=yv)
-                acc[name].append(accuracy_score(yt, model.predict(Xt)))
-                seconds[name] += model.fit_time_["selection"] + model.fit_time_["reweighting"]
+def test_long_tailed_digits_beats_unweighted():
+    """The accuracy claim on 3 draws of a smaller version of the notebook's task
+    (notebooks/reweighting.ipynb has the full table, with times)."""
+    acc = {"unweighted": [], "coreset": []}
+    for seed in range(3):
+        X, y, Xv, yv, Xt, yt = _digits_long_tail(seed)
+        base = LogisticRegression(max_iter=3000)
+        acc["unweighted"].append(accuracy_score(yt, base.fit(X, y).predict(Xt)))
+        model = CoresetReweighter(base, coreset_size=0.05, random_state=seed)
+        acc["coreset"].append(accuracy_score(yt, model.fit(X, y, X_val=Xv, y_val=yv).predict(Xt)))
     mean = {name: np.mean(values) for name, values in acc.items()}
     assert mean["coreset"] > mean["unweighted"] + 0.01, mean
-    assert seconds["coreset"] < seconds["full"], seconds
 
 
 def test_meta_estimator_interface(rng):

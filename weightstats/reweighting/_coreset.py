@@ -153,7 +153,7 @@ class _LogisticSurrogate:
         # gradient needs theta*(w) to high accuracy, which quasi-Newton
         # methods warm-started near the optimum stop short of.
         result = minimize(objective, self.theta.ravel(), jac=True, hessp=hessp,
-                          method="trust-ncg", options={"gtol": 1e-10, "maxiter": 200})
+                          method="trust-ncg", options={"gtol": 1e-9, "maxiter": 200})
         self.theta = result.x.reshape(self.shape)
         self.w = w
         return self
@@ -182,7 +182,7 @@ class _LogisticSurrogate:
         """Validation loss and its gradient in the sample weights w."""
         loss, grad = self.validation(Xv, Yv)
         # H is positive definite (alpha > 0), so conjugate gradients converge.
-        v, _ = cg(self.hessian_operator(), grad.ravel(), rtol=1e-10, maxiter=2000)
+        v, _ = cg(self.hessian_operator(), grad.ravel(), rtol=1e-8, maxiter=2000)
         V = v.reshape(self.shape)
         P = softmax(self.X @ self.theta.T, axis=1)
         # d theta*/d w_i = -H^{-1} grad l_i / total, with grad l_i = (p_i - y_i) x_i'.

@@ -318,3 +318,22 @@ def test_partial_fit_checks_feature_count(rng):
     assert reg.n_iter_ == 1
     with pytest.raises(ValueError, match="features"):
         reg.partial_fit(X[:, :2], y)
+
+
+def test_steady_state_random_walk_filter_matches_exact_and_resumes(rng):
+    """Once the variance has converged the random walk runs as one IIR filter
+    (scipy.signal.lfilter); it must agree with the recursion and resume across
+    chunks exactly."""
+    Z = np.cumsum(rng.standard_normal((400, 2)), axis=0)
+    q, r = 0.05, 1.0
+    state = _kalman_init("random_walk", 2, q, r)
+    kappa = state["cov"][0, 0]
+    whole = _kalman_filter(state, Z)
+    assert state["cov"][0, 0] == pytest.approx((np.sqrt(q**2 + 4 * q * r) - q) / 2, rel=1e-12)
+    for j in range(2):
+        np.testing.assert_allclose(whole[:, j], _exact_filter(Z[:, j], "random_walk", q, r, kappa),
+                                   rtol=1e-10, atol=1e-10)
+    state = _kalman_init("random_walk", 2, q, r)
+    parts = np.vstack([_kalman_filter(state, Z[:150]), _kalman_filter(state, Z[150:300]),
+                       _kalman_filter(state, Z[300:])])
+    np.testing.assert_array_equal(parts, whole)

@@ -39,6 +39,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -77,12 +78,22 @@ def _kalman_filter(state, Z):
     out = np.empty_like(Z)
     if mean.shape[0] == 1:  # random walk: x_t = x_{t-1} + w_t, z_t = x_t + v_t
         level, p, q = mean[0].copy(), float(state["cov"][0, 0]), float(state["q"][0])
-        for t in range(Z.shape[0]):
-            p += q
-            gain = p / (p + r)
+        t = 0
+        while t < Z.shape[0]:
+            p_pred = p + q
+            gain = p_pred / (p_pred + r)
+            if abs((1.0 - gain) * p_pred - p) <= 1e-15 * p:
+                break  # the variance has converged: the gain is constant from here on
             level += gain * (Z[t] - level)
-            p *= 1.0 - gain
+            p = (1.0 - gain) * p_pred
             out[t] = level
+            t += 1
+        if t < Z.shape[0]:
+            # Steady state: level_t = (1 - gain) level_{t-1} + gain z_t, one IIR
+            # filter over the remaining rows (the variance stays at p).
+            out[t:], _ = lfilter([gain], [1.0, gain - 1.0], Z[t:], axis=0,
+                                 zi=((1.0 - gain) * level)[np.newaxis, :])
+            level = out[-1].copy()
         mean[0], state["cov"][0, 0] = level, p
         return out
     # local linear trend: level_t = level + slope + w1, slope_t = slope + w2
@@ -271,9 +282,12 @@ class KalmanSGDRegressor(RegressorMixin, BaseEstimator):
         X, y, sample_weight = self._validate(X, y, sample_weight, reset=True)
         self._stream = self._new_stream(X.shape[1])
         rng = check_random_state(self.random_state)
+        # The curve losses are means over the data: repeated passes leave them
+        # unchanged, so the sums are taken once.
+        self._accumulate(X, y, sample_weight)
         for _ in progress(range(self.max_iter), verbose=self.verbose, desc="SGD epochs"):
             order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
-            self._consume(X[order], y[order], sample_weight[order])
+            self._consume(X[order], y[order], sample_weight[order], accumulate=False)
         self.n_iter_ = self.max_iter
         self._finalize()
         return self
@@ -408,9 +422,10 @@ class KalmanSGDRegressor(RegressorMixin, BaseEstimator):
             )
         return path, losses
 
-    def _consume(self, X, y, sample_weight):
+    def _consume(self, X, y, sample_weight, accumulate=True):
         stream = self._stream
-        self._accumulate(X, y, sample_weight)
+        if accumulate:
+            self._accumulate(X, y, sample_weight)
         pX, py, ps = stream["pending"]
         X, y, sample_weight = np.vstack([pX, X]), np.concatenate([py, y]), np.concatenate(
             [ps, sample_weight])

@@ -330,9 +330,18 @@ def test_steady_state_random_walk_filter_matches_exact_and_resumes(rng):
     kappa = state["cov"][0, 0]
     whole = _kalman_filter(state, Z)
     assert state["cov"][0, 0] == pytest.approx((np.sqrt(q**2 + 4 * q * r) - q) / 2, rel=1e-12)
-    for j in range(2):
-        np.testing.assert_allclose(whole[:, j], _exact_filter(Z[:, j], "random_walk", q, r, kappa),
-                                   rtol=1e-10, atol=1e-10)
+    # The plain recursion, in floats for all rows and exactly for the first 120
+    # (the switch to the IIR filter happens after about 80).
+    level, p, plain = np.zeros(2), kappa, np.empty_like(Z)
+    for t in range(400):
+        p += q
+        gain = p / (p + r)
+        level = level + gain * (Z[t] - level)
+        p *= 1 - gain
+        plain[t] = level
+    np.testing.assert_allclose(whole, plain, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(whole[:120, 0], _exact_filter(Z[:120, 0], "random_walk", q, r, kappa),
+                               rtol=1e-10, atol=1e-10)
     state = _kalman_init("random_walk", 2, q, r)
     parts = np.vstack([_kalman_filter(state, Z[:150]), _kalman_filter(state, Z[150:300]),
                        _kalman_filter(state, Z[300:])])

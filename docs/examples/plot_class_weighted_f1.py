@@ -1,6 +1,6 @@
 """
 Class-weighted F1: where dodrans and entropy sit between macro and micro
-=======================================================================
+========================================================================
 
 Per-class F1 scores can be averaged with any class weights. Macro gives every
 class weight 1, support-weighted gives weight ``n_c``; Harbecke et al. (2022)

@@ -40,12 +40,14 @@ axes[0].scatter(*X.T, c=y, s=6, cmap="viridis", alpha=0.5)
 core = model.coreset_indices_
 axes[0].scatter(*X[core].T, s=40, facecolors="none", edgecolors="k")
 axes[0].set_title(f"{len(core)} coreset points")
-points = axes[1].scatter(*X.T, c=np.log(model.sample_weights_), s=6, cmap="coolwarm")
+on_top = np.argsort(model.sample_weights_)  # draw the (rare, heavy) points last
+points = axes[1].scatter(*X[on_top].T, c=np.log(model.sample_weights_[on_top]), s=6,
+                         cmap="coolwarm")
 fig.colorbar(points, ax=axes[1], label="log weight")
 grid = np.stack(np.meshgrid(np.linspace(*axes[1].get_xlim(), 300),
                             np.linspace(*axes[1].get_ylim(), 300)))
 for m, style in ((unweighted, "--"), (model, "-")):
     labels = m.predict(grid.reshape(2, -1).T).reshape(grid.shape[1:])
     axes[1].contour(grid[0], grid[1], labels, levels=[0.5, 1.5], colors="k", linestyles=style)
-axes[1].set_title("propagated weights; boundaries: unweighted (--), reweighted (-)")
+axes[1].set_title("weights; unweighted (--) and reweighted (-) fit")
 plt.show()

@@ -27,8 +27,14 @@ print(f"{reg.n_updates_} updates; selected update {reg.selected_update_}")
 print(traj[["batch_loss", "sgd[bmi]", "kalman[bmi]", "curve_loss", "area"]].tail())
 
 # %%
-# The raw SGD path of two coefficients (thin) and the filtered path (thick),
-# with the selected update marked.
+# Left: the raw SGD path of two coefficients (thin) and the filtered path
+# (thick), with the selected update marked. Middle: the curve, the loss of
+# each filtered vector against the path length in weight space. Right: the
+# areas of its segments (log scale) and the minimum.
+kalman = traj.filter(like="kalman").to_numpy()
+points = np.vstack([np.zeros(kalman.shape[1]), kalman])
+path_length = np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))
+
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), constrained_layout=True)
 for name, color in (("bmi", "C0"), ("s5", "C1")):
     axes[0].plot(traj.index, traj[f"sgd[{name}]"], color=color, lw=0.4, alpha=0.5)
@@ -37,13 +43,6 @@ axes[0].axvline(reg.selected_update_, color="k", ls=":", label="selected")
 axes[0].set_xlabel("update")
 axes[0].set_title("coefficients")
 axes[0].legend()
-
-# %%
-# The curve: loss of each filtered vector against the path length in weight
-# space; the areas of its segments, on a log scale, with the minimum.
-kalman = traj.filter(like="kalman").to_numpy()
-points = np.vstack([np.zeros(kalman.shape[1]), kalman])
-path_length = np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))
 axes[1].plot(path_length, traj["curve_loss"])
 axes[1].set_yscale("log")
 axes[1].set_xlabel("path length of the filtered weights")

@@ -272,7 +272,9 @@ class KalmanSGDRegressor(RegressorMixin, BaseEstimator):
             Training data.
         y : array-like of shape (n_samples,)
             Targets.
-        {sample_weight}
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights; ``None`` gives every sample weight 1.
+            A weight scales that row's SGD step and its share of the curve loss.
 
         Returns
         -------
@@ -305,7 +307,9 @@ class KalmanSGDRegressor(RegressorMixin, BaseEstimator):
             A chunk of training data.
         y : array-like of shape (n_samples,)
             Its targets.
-        {sample_weight}
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights; ``None`` gives every sample weight 1.
+            A weight scales that row's SGD step and its share of the curve loss.
 
         Returns
         -------

@@ -15,8 +15,9 @@ choice, and the estimator is an experimental heuristic:
    with isotropic noise, so every coordinate shares one gain sequence. The
    filter starts approximately diffuse (mean 0, variance ``1e6 *
    observation_noise``), so it averages the first iterates and then becomes an
-   exponential smoother. Its one-step forecast is the "next consolidated
-   weights".
+   exponential smoother (for the random walk, once the gain has converged, one
+   ``scipy.signal.lfilter`` call). Its one-step forecast is the "next
+   consolidated weights".
 3. For each filtered weight vector, the loss of the prediction at the input
    averages, ``(mean(x) . w + b - mean(y))^2`` (the abstract's reading), or
    the weighted training MSE (``curve_loss="mse"``).
@@ -360,11 +361,6 @@ class KalmanSGDRegressor(RegressorMixin, BaseEstimator):
         )
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="update")
         return frame
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
 
     # -- internals -------------------------------------------------------
 

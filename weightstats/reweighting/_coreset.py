@@ -600,8 +600,7 @@ class CoresetReweighter(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Predicted class labels.
         """
-        check_is_fitted(self)
-        return self.estimator_.predict(validate_data(self, X, reset=False, dtype=np.float64))
+        return self._delegate("predict", X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
@@ -617,9 +616,7 @@ class CoresetReweighter(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(
-            validate_data(self, X, reset=False, dtype=np.float64))
+        return self._delegate("predict_proba", X)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
@@ -635,8 +632,11 @@ class CoresetReweighter(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Decision scores.
         """
+        return self._delegate("decision_function", X)
+
+    def _delegate(self, method, X):
         check_is_fitted(self)
-        return self.estimator_.decision_function(
+        return getattr(self.estimator_, method)(
             validate_data(self, X, reset=False, dtype=np.float64))
 
     def __sklearn_tags__(self):

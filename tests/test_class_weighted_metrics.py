@@ -24,6 +24,8 @@ from weightstats.metrics import (
     weighted_classification_report,
 )
 
+from .strategies import comonotone_scores, label_problems
+
 ZERO_DIVISIONS = ["warn", 0.0, 1.0, np.nan]
 
 
@@ -33,34 +35,6 @@ def _run(func, *args, **kwargs):
         warnings.simplefilter("always")
         result = func(*args, **kwargs)
     return result, sorted({str(w.message) for w in caught})
-
-
-@st.composite
-def label_problems(draw):
-    """Random multiclass or multilabel (y_true, y_pred, labels, sample_weight)."""
-    n = draw(st.integers(1, 30))
-    n_classes = draw(st.integers(2, 5))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    multilabel = draw(st.booleans())
-    if multilabel:
-        y_true = rng.integers(0, 2, (n, n_classes))
-        y_pred = rng.integers(0, 2, (n, n_classes))
-        all_labels = np.arange(n_classes)
-    else:
-        # Skewed class frequencies so supports differ.
-        p = rng.dirichlet(np.full(n_classes, 0.7))
-        y_true = rng.choice(n_classes, n, p=p)
-        y_pred = np.where(rng.random(n) < 0.6, y_true, rng.choice(n_classes, n))
-        all_labels = np.arange(n_classes + 1)  # the extra label never occurs
-    labels = None
-    if draw(st.booleans()):
-        size = draw(st.integers(1, len(all_labels)))
-        labels = rng.permutation(all_labels)[:size]
-    sample_weight = None
-    if draw(st.booleans()):
-        sample_weight = rng.choice([0.0, 0.5, 1.0, 2.0, 3.0], n)
-    return y_true, y_pred, labels, sample_weight
 
 
 @given(problem=label_problems(), zero_division=st.sampled_from(ZERO_DIVISIONS),
@@ -86,22 +60,11 @@ def test_equals_sklearn_for_macro_weighted_micro(problem, zero_division, beta):
         np.testing.assert_allclose(ours, ref, rtol=1e-12, equal_nan=True)
 
 
-@st.composite
-def comonotone_problems(draw):
-    """Per-class scores that are monotone in the class support."""
-    n_classes = draw(st.integers(3, 6))
-    supports = np.sort(draw(st.lists(st.integers(1, 40), min_size=n_classes,
-                                     max_size=n_classes)))
-    scores = np.sort(draw(st.lists(st.floats(0, 1), min_size=n_classes, max_size=n_classes)))
-    increasing = draw(st.booleans())
-    return supports, scores if increasing else scores[::-1]
-
-
 def _weighted(scores, weights):
     return float(np.average(scores, weights=weights))
 
 
-@given(problem=comonotone_problems())
+@given(problem=comonotone_scores())
 def test_dodrans_and_entropy_lie_between_macro_and_weighted(problem):
     """With scores monotone in the support, raising the exponent moves the mean
     monotonically (Chebyshev's sum inequality), so dodrans lies between macro

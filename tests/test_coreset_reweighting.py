@@ -71,7 +71,8 @@ def test_coreset_problem_rows_and_point_gradient(rng):
     nearest = rng.integers(0, 4, 40)
     nearest[points] = np.arange(4)
     problem = _CoresetProblem(X[points], y[points], nearest, y, 3, 0.1)
-    for row, (owner, label) in enumerate(zip(problem.owner, problem.surrogate.Y.argmax(1))):
+    labels = problem.surrogate.Y.argmax(1)
+    for row, (owner, label) in enumerate(zip(problem.owner, labels, strict=True)):
         expected = np.sum((nearest == owner) & (y == label)) * 4 / 40
         assert problem.row_counts[row] == pytest.approx(expected)
     assert problem.point_counts.sum() == pytest.approx(4.0)

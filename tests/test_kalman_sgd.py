@@ -235,7 +235,8 @@ def test_selection_last_is_the_kalman_forecast(rng):
     rw = KalmanSGDRegressor(max_iter=2, selection="last", random_state=0).fit(X, y)
     np.testing.assert_array_equal(np.r_[rw.coef_, rw.intercept_], rw.kalman_forecast_)
     # For a random walk the forecast is the last filtered vector.
-    np.testing.assert_array_equal(rw.kalman_forecast_, rw.trajectory_.filter(like="kalman").iloc[-1])
+    last_filtered = rw.trajectory_.filter(like="kalman").iloc[-1]
+    np.testing.assert_array_equal(rw.kalman_forecast_, last_filtered)
     assert rw.selected_update_ == rw.n_updates_ + 1
     llt = clone(rw).set_params(transition="local_linear", process_noise=(1e-3, 1e-5)).fit(X, y)
     assert not np.allclose(llt.kalman_forecast_, llt.trajectory_.filter(like="kalman").iloc[-1],
@@ -340,8 +341,8 @@ def test_steady_state_random_walk_filter_matches_exact_and_resumes(rng):
         p *= 1 - gain
         plain[t] = level
     np.testing.assert_allclose(whole, plain, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(whole[:120, 0], _exact_filter(Z[:120, 0], "random_walk", q, r, kappa),
-                               rtol=1e-10, atol=1e-10)
+    exact = _exact_filter(Z[:120, 0], "random_walk", q, r, kappa)
+    np.testing.assert_allclose(whole[:120, 0], exact, rtol=1e-10, atol=1e-10)
     state = _kalman_init("random_walk", 2, q, r)
     parts = np.vstack([_kalman_filter(state, Z[:150]), _kalman_filter(state, Z[150:300]),
                        _kalman_filter(state, Z[300:])])

@@ -25,7 +25,7 @@ recall = [0.95, 0.85, 0.7, 0.55, 0.4, 0.2]
 rng = np.random.default_rng(0)
 y_true = np.repeat(relations, support)
 y_pred = y_true.copy()
-for relation, r in zip(relations, recall):
+for relation, r in zip(relations, recall, strict=True):
     rows = np.flatnonzero(y_true == relation)
     missed = rng.choice(rows, int(round((1 - r) * len(rows))), replace=False)
     y_pred[missed] = (rng.choice(relations[1:], len(missed)) if relation == "no_relation"
@@ -51,7 +51,8 @@ weights.plot.bar(ax=ax1, rot=30)
 ax1.set_ylabel("class weight")
 ax1.set_title("weights by scheme")
 per_class.plot.bar(ax=ax2, color="0.7", rot=30, label="per-class F1")
-for value, (name, color) in zip(averages, zip(averages.index, plt.cm.tab10.colors)):
+colors = plt.cm.tab10.colors[:len(averages)]
+for (name, value), color in zip(averages.items(), colors, strict=True):
     ax2.axhline(value, color=color, label=f"{name} {value:.2f}")
 ax2.set_ylim(0, 1)
 ax2.set_title("per-class F1 and its averages")

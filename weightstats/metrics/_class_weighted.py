@@ -198,7 +198,8 @@ def class_weights(y_true, *, scheme="dodrans", labels=None, sample_weight=None, 
                 f"sample_weight has shape {sw.shape} but y_true has {y_arr.shape[0]} entries."
             )
         supports = np.array(
-            [np.sum(y_arr == label) if sw is None else sw[y_arr == label].sum() for label in labels],
+            [np.sum(y_arr == label) if sw is None else sw[y_arr == label].sum()
+             for label in labels],
             dtype=float,
         )
     weights = _scheme_weights(scheme, supports, y_true, _total_weight(y_arr, sample_weight))
@@ -530,7 +531,8 @@ def weighted_classification_report(
     total_support = supports.sum()
     rows = {
         str(name): [p, r, f, s]
-        for name, p, r, f, s in zip(target_names, precision, recall, fscore, supports)
+        for name, p, r, f, s in zip(target_names, precision, recall, fscore, supports,
+                                    strict=True)
     }
     averages = {}
     for scheme in schemes:
@@ -544,10 +546,11 @@ def weighted_classification_report(
             averages[f"{_scheme_name(scheme)} avg"] = [p, r, f, total_support]
     if output_dict:
         headers = ("precision", "recall", "f1-score", "support")
-        report = {name: dict(zip(headers, map(float, row))) for name, row in rows.items()}
+        report = {name: dict(zip(headers, map(float, row), strict=True))
+                  for name, row in rows.items()}
         for name, row in averages.items():
             report[name] = float(row[2]) if name == "accuracy" else dict(
-                zip(headers, map(float, row)))
+                zip(headers, map(float, row), strict=True))
         return report
     width = max([len(n) for n in rows] + [len(n) for n in averages] + [len("weighted avg"), digits])
 

@@ -29,7 +29,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
 
 from ..ensemble._base import (
     check_meta_input,
@@ -430,7 +430,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         return np.stack([lower, upper], axis=1)
 
     def _cv_plus_bounds(self, X):
-        n = X.shape[0]
+        n = _num_samples(X)
         L = self.confidence_levels_.shape[0]
         alpha = 1.0 - self.confidence_levels_
         side = alpha if self.method == "cqr" else alpha / 2.0

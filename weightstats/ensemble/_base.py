@@ -7,6 +7,7 @@ in parallel over (model, fold) pairs.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import get_tags
@@ -14,7 +15,12 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import check_array, check_consistent_length, has_fit_parameter
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+    has_fit_parameter,
+)
 
 from ..utils import check_finite_vector, check_sample_weight
 
@@ -95,25 +101,33 @@ def fit_estimator(estimator, X, y, sample_weight=None, *, name=None):
     )
 
 
-def check_meta_input(X, y=None, sample_weight=None, *, min_samples=2, y_name="y"):
+def check_meta_input(X, y, sample_weight=None, *, min_samples=2, y_name="y", require_y=True):
     """Validate inputs for a meta-estimator without converting ``X``.
 
-    ``X`` is checked (2-d, non-empty, enough rows, numeric or convertible
-    where the base models need it) but returned unchanged so that base models
-    and pipelines receive the caller's object (e.g. a DataFrame). NaN in ``X``
-    is left for the base models to accept or reject.
+    ``X`` is checked (2-d, non-empty, enough rows) but arrays, DataFrames and
+    sparse matrices are returned unchanged so that base models and pipelines
+    receive the caller's object; lists become arrays. NaN in ``X`` is left
+    for the base models to accept or reject.
     """
-    check_array(
+    checked = check_array(
         X,
-        accept_sparse=True,
+        accept_sparse=["csr", "csc"],
         dtype=None,
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
         input_name="X",
     )
+    if not hasattr(X, "shape") or sp.issparse(X):  # lists, other array-likes, COO/DIA
+        X = checked
     if y is None:
+        if require_y:
+            raise ValueError(
+                "this estimator requires y to be passed, but the target y is None."
+            )
         return X, None, sample_weight
     check_consistent_length(X, y)
+    if hasattr(y, "ndim") and y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
     n_samples = X.shape[0]
     y = check_finite_vector(y, y_name, n_samples=n_samples)
     if sample_weight is not None:

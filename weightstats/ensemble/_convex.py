@@ -4,12 +4,14 @@ import numbers
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import RegressorMixin, TransformerMixin, _fit_context, clone
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import (
+    _num_samples,
     _check_feature_names_in,
     check_array,
     check_is_fitted,
@@ -33,7 +35,7 @@ _ENSEMBLE_ROW = "convex ensemble"
 
 
 def _predict(estimator, X):
-    return np.asarray(estimator.predict(X), dtype=float).reshape(X.shape[0])
+    return np.asarray(estimator.predict(X), dtype=float).reshape(_num_samples(X))
 
 
 @fill_doc
@@ -219,7 +221,6 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
             delayed(fit_estimator)(clone(est), X, y, sample_weight, name=name)
             for name, est in zip(names, estimators)
         )
-        self.named_estimators_ = Bunch(**dict(zip(names, self.estimators_)))
         self.model_names_ = np.asarray(names, dtype=object)
         self.cv_scores_ = _scores(
             np.column_stack([self.cv_predictions_, self.cv_predictions_ @ self.coef_]),
@@ -227,6 +228,12 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
             sample_weight,
         )
         return self
+
+    @property
+    def named_estimators_(self):
+        """The fitted base models by name (a :class:`~sklearn.utils.Bunch`)."""
+        check_is_fitted(self, "estimators_")
+        return Bunch(**dict(zip(self.model_names_, self.estimators_)))
 
     @property
     def weights_(self):
@@ -244,9 +251,13 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         table.index.name = "model"
         return table
 
-    def _base_predictions(self, X):
+    def _check_X(self, X):
         check_is_fitted(self, "coef_")
+        check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=False, input_name="X")
         validate_data(self, X, skip_check_array=True, reset=False)
+
+    def _base_predictions(self, X):
+        self._check_X(X)
         return np.column_stack([_predict(est, X) for est in self.estimators_])
 
     def predict(self, X):
@@ -262,8 +273,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         y_pred : ndarray of shape (n_samples,)
             ``sum_j weights_[j] * estimators_[j].predict(X)``.
         """
-        check_is_fitted(self, "coef_")
-        validate_data(self, X, skip_check_array=True, reset=False)
+        self._check_X(X)
         used = np.flatnonzero(self.coef_ > 0)
         return sum(self.coef_[j] * _predict(self.estimators_[j], X) for j in used)
 
@@ -285,7 +295,10 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         predictions = self._base_predictions(X)
         if not self.passthrough:
             return predictions
-        return np.hstack([predictions, check_array(X, dtype=float)])
+        features = check_array(X, accept_sparse=True, dtype=float, ensure_all_finite=False)
+        if sp.issparse(features):
+            features = features.toarray()
+        return np.hstack([predictions, features])
 
     def get_feature_names_out(self, input_features=None):
         """Names of the :meth:`transform` output columns.

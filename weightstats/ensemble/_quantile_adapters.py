@@ -22,7 +22,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
 
 from ..utils import fill_doc
 from ._base import check_meta_input, combine_input_tags, fit_estimator, is_frozen
@@ -95,6 +95,36 @@ def _accepts_keyword(method, keyword):
 
 class _QuantileModel:
     """Marker for weightstats estimators whose ``predict`` takes ``quantiles=``."""
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over the levels of the D^2 pinball score (higher is better, at most 1).
+
+        ``D^2 = 1 - pinball(model) / pinball(constant quantile of y)`` level by
+        level (:func:`sklearn.metrics.d2_pinball_score`), averaged over
+        ``quantiles_``: the quantile analogue of R^2.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test data.
+        y : array-like of shape (n_samples,)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean D^2 pinball score over the levels.
+        """
+        from sklearn.metrics import d2_pinball_score
+
+        levels = self.quantiles_
+        pred = self.predict(X, quantiles=levels)
+        return float(np.mean([
+            d2_pinball_score(y, pred[:, k], alpha=float(level), sample_weight=sample_weight)
+            for k, level in enumerate(levels)
+        ]))
 
     def available_levels(self):
         """Levels this fitted model can predict (``None``: any level in (0, 1)).
@@ -230,7 +260,7 @@ class MultiQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         _check_predict_X(self, X)
         levels, scalar = _predict_levels_arg(quantiles, self.quantiles_)
         pred = self.estimator_.predict(X, **{self.quantiles_param: list(levels)})
-        pred = np.asarray(pred, dtype=float).reshape(X.shape[0], -1)
+        pred = np.asarray(pred, dtype=float).reshape(_num_samples(X), -1)
         if pred.shape[1] != levels.shape[0]:
             raise ValueError(
                 f"{type(self.estimator_).__name__}.predict returned {pred.shape[1]} columns for "
@@ -420,7 +450,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         _check_predict_X(self, X)
         levels, scalar = _predict_levels_arg(quantiles, self.quantiles_)
         index = match_levels(levels, self.quantiles_, owner="PerQuantileRegressor")
-        n_samples = X.shape[0]
+        n_samples = _num_samples(X)
         pred = np.column_stack(
             [np.asarray(self.estimators_[i].predict(X), float).reshape(n_samples) for i in index]
         )

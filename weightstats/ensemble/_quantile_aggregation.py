@@ -36,7 +36,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
 
 from .._kernels import isotonic_rows
 from ..utils import fill_doc
@@ -439,7 +439,6 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
                                    sample_weight, name=name)
             for name, model in zip(names, models)
         )
-        self.named_estimators_ = Bunch(**dict(zip(names, self.estimators_)))
         self.model_names_ = np.asarray(names, dtype=object)
         self.quantiles_ = levels
         self.cv_predictions_ = Q
@@ -505,7 +504,7 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
             Non-negative weights that sum to one over models.
         """
         _check_predict_X(self, X)
-        n_samples = X.shape[0]
+        n_samples = _num_samples(X)
         m, k = len(self.estimators_), self.quantiles_.shape[0]
         if self.weighting == "feature":
             return self._gate_weights(check_array(X, dtype=np.float64, input_name="X"))
@@ -540,6 +539,12 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
             aggregate = monotonize_quantiles(aggregate, self.monotone)
         aggregate = aggregate[:, index]
         return aggregate[:, 0] if scalar else aggregate
+
+    @property
+    def named_estimators_(self):
+        """The refitted base models by name (a :class:`~sklearn.utils.Bunch`)."""
+        check_is_fitted(self, "estimators_")
+        return Bunch(**dict(zip(self.model_names_, self.estimators_)))
 
     @property
     def weights_(self):

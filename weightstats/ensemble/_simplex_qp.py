@@ -37,8 +37,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["SimplexLSResult", "solve_simplex_ls", "solve_simplex_ls_cvxpy"]
 
-# Relative singular-value threshold below which a tangent direction counts as
-# a tie: moving along it changes the scaled objective by < 1e-16.
+# Singular-value threshold (relative to the largest residual norm) below which
+# a tangent direction counts as a tie: moving along it changes the scaled
+# objective by < 1e-16.
 _RANK_RTOL = 1e-8
 # Wolfe's tolerances on the scaled problem (all residual norms <= 1).
 _TOL_OPTIMAL = 1e-13
@@ -239,7 +240,9 @@ def _tie_break(points, weights):
     if m == 1:
         return weights, 1.0, False
     Z, sigma, vt = _tangent_spectrum(points)
-    tiny = sigma <= _RANK_RTOL * sigma[0]
+    # Relative to the largest residual norm (1 after scaling) as well as to
+    # sigma[0]: when all models are alike, sigma[0] itself is rounding noise.
+    tiny = sigma <= _RANK_RTOL * max(sigma[0], 1.0)
     if not tiny.any():
         return weights, float((sigma[0] / sigma[-1]) ** 2), False
     return _min_norm_on_face(weights, Z @ vt[tiny].T), np.inf, True

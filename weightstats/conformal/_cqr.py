@@ -91,7 +91,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : quantile model or dict of {{float: estimator}}
+    estimator : quantile model or dict of {float: estimator}
         The base quantile model; it must provide the levels ``alpha/2`` and
         ``1 - alpha/2`` of every confidence level (a dict is checked before
         fitting and only those levels, plus 0.5 when present, are fitted).
@@ -99,7 +99,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         :meth:`conformalize` can be called without :meth:`fit`.
     confidence_level : float or list of float, default=0.9
         Target coverage of each interval, in (0, 1).
-    method : {{"cqr", "cqr_asymmetric"}}, default="cqr"
+    method : {"cqr", "cqr_asymmetric"}, default="cqr"
         ``"cqr"``: one correction for both ends, from the scores
         ``max(q_lo - y, y - q_hi)``; ``"cqr_asymmetric"``: separate lower and
         upper corrections, each at level ``1 - alpha/2`` (needs about twice
@@ -158,7 +158,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(0, 1, (400, 1))
     >>> y = X[:, 0] + (0.1 + X[:, 0]) * rng.standard_normal(400)
-    >>> levels = {{q: QuantileRegressor(quantile=q, alpha=0.0) for q in (0.05, 0.5, 0.95)}}
+    >>> levels = {q: QuantileRegressor(quantile=q, alpha=0.0) for q in (0.05, 0.5, 0.95)}
     >>> cqr = ConformalQuantileRegressor(levels, confidence_level=0.9)
     >>> cqr = cqr.fit(X[:200], y[:200]).conformalize(X[200:300], y[200:300])
     >>> intervals = cqr.predict_interval(X[300:])
@@ -234,6 +234,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     # -- fitting --------------------------------------------------------------
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the base quantile model (split) or the fold models and scores (CV+).

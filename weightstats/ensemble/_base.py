@@ -135,7 +135,7 @@ def check_meta_input(X, y, sample_weight=None, *, min_samples=2, y_name="y", req
     return X, y, sample_weight
 
 
-def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=None):
+def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=None, verbose=0):
     """Out-of-fold outputs of each estimator, stacked along the first axis.
 
     Parameters
@@ -184,7 +184,7 @@ def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=N
         else:
             for train, test in splits:
                 jobs.append((j, test, delayed(task)(est, name, train, test)))
-    results = Parallel(n_jobs=n_jobs)(job for _, _, job in jobs)
+    results = Parallel(n_jobs=n_jobs, verbose=verbose)(job for _, _, job in jobs)
     outputs = [None] * len(estimators)
     for (j, test, _), result in zip(jobs, results):
         result = np.asarray(result, dtype=float)

@@ -77,7 +77,9 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         only weights models.
     {n_jobs}
         Cross-validation fits run in parallel over (model, fold) pairs.
-    {verbose}
+    verbose : int, default=0
+        Verbosity of the joblib loops over (model, fold) fits: 0 is silent,
+        higher values report progress.
 
     Attributes
     ----------
@@ -127,11 +129,11 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
     ...     [("ridge", Ridge(alpha=0.1)), ("knn", KNeighborsRegressor(10))]
     ... ).fit(X, y)
     >>> ens.weights_.round(3)
-    ridge    0.804
-    knn      0.196
+    ridge    0.796
+    knn      0.204
     Name: weight, dtype: float64
     >>> ens.predict(X[:2]).round(1)
-    array([205.8,  75.8])
+    array([198.2,  78.1])
     """
 
     _parameter_constraints = {
@@ -184,6 +186,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         self._set_params("estimators", **params)
         return self
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the base models, their out-of-fold predictions and the weights.
@@ -209,7 +212,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         cv = checked_cv(self.cv, y)
         oof = out_of_fold(
             estimators, X, y, sample_weight, cv=cv, predict=_predict, names=names,
-            n_jobs=self.n_jobs,
+            n_jobs=self.n_jobs, verbose=self.verbose,
         )
         self.cv_predictions_ = np.column_stack(oof)
         solve = solve_simplex_ls_cvxpy if self.solver == "cvxpy" else solve_simplex_ls
@@ -217,7 +220,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         self.coef_ = result.weights
         self.condition_number_ = result.condition_number
         self.qp_objective_ = result.objective
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+        self.estimators_ = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(fit_estimator)(clone(est), X, y, sample_weight, name=name)
             for name, est in zip(names, estimators)
         )

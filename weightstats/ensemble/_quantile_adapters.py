@@ -151,7 +151,7 @@ class MultiQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator
-        Fits once; its ``predict(X, **{{quantiles_param: levels}})`` must
+        Fits once; its ``predict(X, **{quantiles_param: levels})`` must
         return an array of shape (n_samples, n_levels). Wrap a prefit model
         in :class:`~sklearn.frozen.FrozenEstimator`.
     quantiles : array-like of float, default=(0.05, 0.1, ..., 0.95)
@@ -201,6 +201,7 @@ class MultiQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         self.quantiles = quantiles
         self.quantiles_param = quantiles_param
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the wrapped estimator.
@@ -305,7 +306,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimators : dict of {{float: estimator}}
+    estimators : dict of {float: estimator}
         One model per quantile level in (0, 1). Wrap prefit models in
         :class:`~sklearn.frozen.FrozenEstimator`.
     n_jobs : int, default=None
@@ -336,7 +337,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
     ...     QuantileRegressor(alpha=0.0), quantiles=[0.1, 0.5, 0.9]
     ... ).fit(X, y)
     >>> model.predict([[0.5]]).round(2)
-    array([[0.38, 0.5 , 0.62]])
+    array([[0.39, 0.48, 0.62]])
     """
 
     _parameter_constraints = {
@@ -402,6 +403,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
                 )
         return levels, [models[i] for i in order]
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit one model per level.

@@ -385,6 +385,7 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
             models.append(model)
         return names, models
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the base models, the aggregation weights and refit on all data.

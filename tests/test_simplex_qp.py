@@ -95,6 +95,17 @@ def test_duplicated_models_share_their_weight():
                                atol=1e-9)
 
 
+def test_duplicate_next_to_a_zero_weight_model_shares_its_weight():
+    """Regression: rounding noise in the zero-weight model's row of the tie
+    direction once made the least-distance step infeasible."""
+    data = pd.read_csv(RESULTS / "convex_ensemble_diabetes.csv")
+    P = data[["ridge", "rf", "gbr", "knn", "ridge"]].to_numpy()  # rf has weight 0
+    result = solve_simplex_ls(P, data["y"].to_numpy())
+    assert result.weights[1] == 0.0
+    assert result.weights[0] == pytest.approx(result.weights[4], abs=1e-12)
+    assert result.weights[0] + result.weights[4] == pytest.approx(0.705936, abs=1e-6)
+
+
 def test_ties_get_the_minimum_norm_weights():
     """Model 3 is the average of models 1 and 2: among equally good weightings
     the minimum-norm one is returned (the ridge -> 0 limit)."""

@@ -172,18 +172,26 @@ def _tangent_spectrum(points):
 
 def _min_norm_on_face(weights, null_basis):
     """Minimum-norm w >= 0 with w - weights in span(null_basis) (Lawson-Hanson LDP)."""
+    # Rounding noise (1e-17) in rows that are zero in exact arithmetic would
+    # turn "0 s >= 0" into a spurious constraint; clean it first.
+    null_basis = np.where(np.abs(null_basis) < 1e-12, 0.0, null_basis)
+    null_basis = linalg.orth(null_basis) if null_basis.shape[1] > 1 else (
+        null_basis / np.linalg.norm(null_basis)
+    )
     w_perp = weights - null_basis @ (null_basis.T @ weights)
+    w_perp[np.abs(w_perp) < 1e-14] = 0.0
     # min ||s|| subject to null_basis @ s >= -w_perp
-    G, h = null_basis, -w_perp
-    E = np.vstack([G.T, h[None, :]])
+    E = np.vstack([null_basis.T, -w_perp[None, :]])
     f = np.zeros(E.shape[0])
     f[-1] = 1.0
     u, _ = optimize.nnls(E, f, maxiter=50 * E.shape[1])
     r = E @ u - f
-    if abs(r[-1]) < 1e-14:  # LDP infeasible: cannot happen, the start is feasible
+    if abs(r[-1]) < 1e-14:  # LDP infeasible: only through rounding; keep Wolfe's weights
         return weights
     s = -r[:-1] / r[-1]
     out = w_perp + null_basis @ s
+    if out.min() < -1e-9:  # not a feasible point after all: keep Wolfe's weights
+        return weights
     # Entries that are zero in exact arithmetic come out as +-1e-17.
     out[out < _TOL_POSITIVE] = 0.0
     return out / out.sum()

@@ -56,11 +56,13 @@ def simplex_qp(quick):
         ours = solve_simplex_ls(P, y)
         ours_s = best_time(solve_simplex_ls, P, y)
 
-        def objective(w):
+        def objective(w, P=P, y=y):
             return float(np.mean((y - P @ w) ** 2))
 
-        for peer, solve in (("cvxpy CLARABEL", lambda: solve_simplex_ls_cvxpy(P, y).weights),
-                            ("scipy SLSQP", lambda: _slsqp(P, y))):
+        for peer, solve in (
+            ("cvxpy CLARABEL", lambda P=P, y=y: solve_simplex_ls_cvxpy(P, y).weights),
+            ("scipy SLSQP", lambda P=P, y=y: _slsqp(P, y)),
+        ):
             weights = solve()
             peer_s = best_time(solve, repeat=2)
             rows.append({
@@ -88,7 +90,7 @@ def convex_vs_stacking(quick):
              "peer_s": round(peer_s, 3), "ratio": round(peer_s / ours_s, 2),
              "ours_weights": ours.fit(X, y).weights_.round(3).to_dict(),
              "peer_coefs": dict(zip([n for n, _ in models],
-                                    peer.fit(X, y).final_estimator_.coef_.round(3)))}]
+                                    peer.fit(X, y).final_estimator_.coef_.round(3), strict=True))}]
 
 
 def cqr_vs_mapie(quick):

@@ -62,7 +62,7 @@ def test_predict_is_the_weighted_sum_of_refitted_models(diabetes_ensemble):
     X = X_DIAB[:7]
     expected = sum(
         w * est.predict(X)
-        for w, est in zip(diabetes_ensemble.coef_, diabetes_ensemble.estimators_)
+        for w, est in zip(diabetes_ensemble.coef_, diabetes_ensemble.estimators_, strict=True)
     )
     np.testing.assert_allclose(diabetes_ensemble.predict(X), expected)
     np.testing.assert_allclose(diabetes_ensemble.transform(X) @ diabetes_ensemble.coef_, expected)
@@ -122,7 +122,8 @@ def test_pandas_pipeline_and_nested_params():
     frame["group"] = np.where(frame["sex"] > 0, "a", "b")  # a string column
     pre = ColumnTransformer([("num", StandardScaler(), list(frame.columns[:10]))])
     ens = ConvexEnsembleRegressor(
-        [("ridge", make_pipeline(pre, Ridge())), ("knn", make_pipeline(pre, KNeighborsRegressor()))],
+        [("ridge", make_pipeline(pre, Ridge())),
+         ("knn", make_pipeline(pre, KNeighborsRegressor()))],
         passthrough=False,
     )
     ens.fit(frame, Y_DIAB)

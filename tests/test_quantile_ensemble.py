@@ -237,7 +237,8 @@ def test_aggregator_weights_and_monotone_predictions():
         # Aggregated out-of-fold pinball loss is no worse than the best model's
         # on average (the weights minimise it, up to the monotonisation step).
         table = agg.score_table_
-        assert table.loc["aggregate"].mean() <= table.drop(index="aggregate").mean(axis=1).min() + 1e-9
+        best_model = table.drop(index="aggregate").mean(axis=1).min()
+        assert table.loc["aggregate"].mean() <= best_model + 1e-9
     assert agg.weights_.shape == (2, 5)
     assert np.ptp(weights, axis=0).max() > 0.01  # "feature" weights vary over rows
 

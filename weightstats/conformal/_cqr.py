@@ -29,10 +29,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, validate_data
 
 from ..ensemble._base import (
     check_meta_input,
+    check_predict_input,
     checked_cv,
     combine_input_tags,
     fit_estimator,
@@ -208,7 +209,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         available = declared_levels(model)
         needed = np.unique(pairs)
         if available is not None:
-            for c, pair in zip(confidence, pairs):
+            for c, pair in zip(confidence, pairs, strict=True):
                 missing = [float(q) for q in pair if not np.any(np.abs(available - q) <= 1e-9)]
                 if missing:
                     raise ValueError(
@@ -390,14 +391,12 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     # -- prediction -----------------------------------------------------------
 
     def _check_calibrated(self, X):
-        check_is_fitted(self, "confidence_levels_")
+        check_predict_input(self, X, "confidence_levels_")
         if not hasattr(self, "conformity_scores_"):
             raise NotFittedError(
                 "This ConformalQuantileRegressor is fitted but not calibrated: call "
                 "conformalize(X_calibration, y_calibration) before predict_interval."
             )
-        check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=False, input_name="X")
-        validate_data(self, X, skip_check_array=True, reset=False)
 
     def predict_interval(self, X):
         """Conformal prediction intervals.
@@ -472,9 +471,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
             model has no 0.5 level, the midpoint of the first calibrated
             interval.
         """
-        check_is_fitted(self, "confidence_levels_")
-        check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=False, input_name="X")
-        validate_data(self, X, skip_check_array=True, reset=False)
+        check_predict_input(self, X, "confidence_levels_")
         if self.has_median_:
             models = [self.estimator_] if hasattr(self, "estimator_") else self.estimators_
             return np.mean([m.predict(X, quantiles=0.5) for m in models], axis=0)

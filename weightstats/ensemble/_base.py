@@ -10,22 +10,26 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.utils import get_tags
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
+from sklearn.utils import Bunch, _safe_indexing, get_tags
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
+    check_is_fitted,
     column_or_1d,
     has_fit_parameter,
+    validate_data,
 )
 
 from ..utils import check_finite_vector, check_sample_weight
 
 __all__ = [
+    "NamedEstimatorsMixin",
     "check_meta_input",
+    "check_predict_input",
     "combine_input_tags",
     "fit_estimator",
     "is_frozen",
@@ -178,7 +182,7 @@ def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=N
         return predict(fitted, _safe_indexing(X, test))
 
     jobs = []
-    for j, (name, est) in enumerate(zip(names, estimators)):
+    for j, (name, est) in enumerate(zip(names, estimators, strict=True)):
         if is_frozen(est):
             jobs.append((j, None, delayed(task)(est, name, None, None)))
         else:
@@ -186,7 +190,7 @@ def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=N
                 jobs.append((j, test, delayed(task)(est, name, train, test)))
     results = Parallel(n_jobs=n_jobs, verbose=verbose)(job for _, _, job in jobs)
     outputs = [None] * len(estimators)
-    for (j, test, _), result in zip(jobs, results):
+    for (j, test, _), result in zip(jobs, results, strict=True):
         result = np.asarray(result, dtype=float)
         if test is None:
             outputs[j] = result
@@ -212,3 +216,57 @@ def combine_input_tags(tags, estimators):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
     return tags
+
+
+def check_predict_input(estimator, X, attribute=None):
+    """Post-fit input check of a meta-estimator: fitted, 2-d, same features.
+
+    ``X`` itself goes to the base models unchanged (they check its values).
+    """
+    check_is_fitted(estimator, attribute)
+    check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=False, input_name="X")
+    validate_data(estimator, X, skip_check_array=True, reset=False)
+
+
+class NamedEstimatorsMixin(_BaseComposition):
+    """``get_params`` / ``set_params`` over a list of named ``estimators`` (with
+    ``<name>__<param>`` access, as scikit-learn's ensembles), and
+    ``named_estimators_`` built from ``model_names_`` and ``estimators_``."""
+
+    def get_params(self, deep=True):
+        """Get the parameters, including those of the named base models.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the base models and their parameters as
+            ``<name>__<param>``.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        return self._get_params("estimators", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters, including ``<name>__<param>`` of the base models.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters to set; a model name replaces that model.
+
+        Returns
+        -------
+        self : estimator
+            This estimator.
+        """
+        self._set_params("estimators", **params)
+        return self
+
+    @property
+    def named_estimators_(self):
+        """The fitted base models by name (a :class:`~sklearn.utils.Bunch`)."""
+        check_is_fitted(self, "estimators_")
+        return Bunch(**dict(zip(self.model_names_, self.estimators_, strict=True)))

@@ -7,12 +7,10 @@ import pandas as pd
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import RegressorMixin, TransformerMixin, _fit_context, clone
-from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import (
-    _num_samples,
     _check_feature_names_in,
+    _num_samples,
     check_array,
     check_is_fitted,
     validate_data,
@@ -20,7 +18,9 @@ from sklearn.utils.validation import (
 
 from ..utils import fill_doc
 from ._base import (
+    NamedEstimatorsMixin,
     check_meta_input,
+    check_predict_input,
     checked_cv,
     combine_input_tags,
     fit_estimator,
@@ -39,7 +39,7 @@ def _predict(estimator, X):
 
 
 @fill_doc
-class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition):
+class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, NamedEstimatorsMixin):
     """Convex combination of regressors with exact QP-optimal weights.
 
     The weights ``w`` (non-negative, summing to one) minimise the
@@ -154,38 +154,6 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def get_params(self, deep=True):
-        """Get the parameters, including those of the named base models.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Also return the base models and their parameters as
-            ``<name>__<param>``.
-
-        Returns
-        -------
-        params : dict
-            Parameter names mapped to their values.
-        """
-        return self._get_params("estimators", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters, including ``<name>__<param>`` of the base models.
-
-        Parameters
-        ----------
-        **params : dict
-            Parameters to set; a model name replaces that model.
-
-        Returns
-        -------
-        self : ConvexEnsembleRegressor
-            This estimator.
-        """
-        self._set_params("estimators", **params)
-        return self
-
     @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
@@ -206,7 +174,9 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         self : ConvexEnsembleRegressor
             The fitted ensemble.
         """
-        names, estimators = validate_named_estimators(self.estimators, owner="ConvexEnsembleRegressor")
+        names, estimators = validate_named_estimators(
+            self.estimators, owner="ConvexEnsembleRegressor"
+        )
         X, y, sample_weight = check_meta_input(X, y, sample_weight)
         validate_data(self, X, skip_check_array=True, reset=True)
         cv = checked_cv(self.cv, y)
@@ -222,7 +192,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         self.qp_objective_ = result.objective
         self.estimators_ = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(fit_estimator)(clone(est), X, y, sample_weight, name=name)
-            for name, est in zip(names, estimators)
+            for name, est in zip(names, estimators, strict=True)
         )
         self.model_names_ = np.asarray(names, dtype=object)
         self.cv_scores_ = _scores(
@@ -231,12 +201,6 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
             sample_weight,
         )
         return self
-
-    @property
-    def named_estimators_(self):
-        """The fitted base models by name (a :class:`~sklearn.utils.Bunch`)."""
-        check_is_fitted(self, "estimators_")
-        return Bunch(**dict(zip(self.model_names_, self.estimators_)))
 
     @property
     def weights_(self):
@@ -254,13 +218,8 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         table.index.name = "model"
         return table
 
-    def _check_X(self, X):
-        check_is_fitted(self, "coef_")
-        check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=False, input_name="X")
-        validate_data(self, X, skip_check_array=True, reset=False)
-
     def _base_predictions(self, X):
-        self._check_X(X)
+        check_predict_input(self, X, "coef_")
         return np.column_stack([_predict(est, X) for est in self.estimators_])
 
     def predict(self, X):
@@ -276,7 +235,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, _BaseComposition
         y_pred : ndarray of shape (n_samples,)
             ``sum_j weights_[j] * estimators_[j].predict(X)``.
         """
-        self._check_X(X)
+        check_predict_input(self, X, "coef_")
         used = np.flatnonzero(self.coef_ > 0)
         return sum(self.coef_[j] * _predict(self.estimators_[j], X) for j in used)
 

@@ -22,10 +22,16 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from ..utils import fill_doc
-from ._base import check_meta_input, combine_input_tags, fit_estimator, is_frozen
+from ._base import (
+    check_meta_input,
+    check_predict_input,
+    combine_input_tags,
+    fit_estimator,
+    is_frozen,
+)
 
 __all__ = ["MultiQuantileRegressor", "PerQuantileRegressor"]
 
@@ -80,9 +86,7 @@ def _predict_levels_arg(quantiles, default):
 
 
 def _check_predict_X(estimator, X):
-    check_is_fitted(estimator)
-    check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=False, input_name="X")
-    validate_data(estimator, X, skip_check_array=True, reset=False)
+    check_predict_input(estimator, X)
 
 
 def _accepts_keyword(method, keyword):
@@ -393,7 +397,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         order = np.argsort(raw, kind="stable")
         levels = check_levels(raw[order], name="the dict keys (quantile levels)")
         models = list(self.estimators.values())
-        for level, model in zip(raw, models):
+        for level, model in zip(raw, models, strict=True):
             if not callable(getattr(model, "fit", None)) or not callable(
                 getattr(model, "predict", None)
             ):
@@ -429,7 +433,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
                 model if is_frozen(model) else clone(model), X, y, sample_weight,
                 name=f"level {level}",
             )
-            for level, model in zip(levels, models)
+            for level, model in zip(levels, models, strict=True)
         )
         self.quantiles_ = levels
         return self

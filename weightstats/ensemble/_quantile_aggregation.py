@@ -33,14 +33,14 @@ from scipy.special import expit, log_expit, logsumexp, softmax
 from sklearn.base import RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
 
 from .._kernels import isotonic_rows
 from ..utils import fill_doc
 from ._base import (
+    NamedEstimatorsMixin,
     check_meta_input,
     checked_cv,
     combine_input_tags,
@@ -210,7 +210,7 @@ def _smooth_objective(params, Q, Z, y, v, levels, crossing_penalty, penalty, m, 
 
 
 @fill_doc
-class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
+class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
     """Aggregate quantile models with pinball-optimal convex weights.
 
     Fits each base quantile model by cross-validation, learns convex weights
@@ -340,44 +340,12 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def get_params(self, deep=True):
-        """Get the parameters, including those of the named base models.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Also return the base models and their parameters as
-            ``<name>__<param>``.
-
-        Returns
-        -------
-        params : dict
-            Parameter names mapped to their values.
-        """
-        return self._get_params("estimators", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters, including ``<name>__<param>`` of the base models.
-
-        Parameters
-        ----------
-        **params : dict
-            Parameters to set; a model name replaces that model.
-
-        Returns
-        -------
-        self : QuantileAggregator
-            This estimator.
-        """
-        self._set_params("estimators", **params)
-        return self
-
     def _models(self, levels):
         names, raw = validate_named_estimators(
             self.estimators, owner="QuantileAggregator", methods=()
         )
         models = []
-        for name, model in zip(names, raw):
+        for name, model in zip(names, raw, strict=True):
             model = as_quantile_model(model, owner="QuantileAggregator", name=name)
             available = declared_levels(model)
             if available is not None:
@@ -438,7 +406,7 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(fit_estimator)(model if is_frozen(model) else clone(model), X, y,
                                    sample_weight, name=name)
-            for name, model in zip(names, models)
+            for name, model in zip(names, models, strict=True)
         )
         self.model_names_ = np.asarray(names, dtype=object)
         self.quantiles_ = levels
@@ -540,12 +508,6 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, _BaseComposition):
             aggregate = monotonize_quantiles(aggregate, self.monotone)
         aggregate = aggregate[:, index]
         return aggregate[:, 0] if scalar else aggregate
-
-    @property
-    def named_estimators_(self):
-        """The refitted base models by name (a :class:`~sklearn.utils.Bunch`)."""
-        check_is_fitted(self, "estimators_")
-        return Bunch(**dict(zip(self.model_names_, self.estimators_)))
 
     @property
     def weights_(self):

@@ -145,7 +145,7 @@ def _wolfe(points, max_iter):
             drop = lam <= _TOL_POSITIVE
             if not drop.any():
                 drop[int(np.argmin(lam))] = True
-            support = [s for s, d in zip(support, drop) if not d]
+            support = [s for s, d in zip(support, drop, strict=True) if not d]
             lam = lam[~drop]
             lam /= lam.sum()
         x = points[:, support] @ lam

@@ -376,9 +376,10 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
 
     def _bounds(self, model, X):
         """Lower and upper base quantiles (n, L), each row's pair in order."""
-        pred = model.predict(X, quantiles=self.levels_)
-        lo = pred[:, match_levels(self.quantile_levels_[:, 0], self.levels_, owner="model")]
-        hi = pred[:, match_levels(self.quantile_levels_[:, 1], self.levels_, owner="model")]
+        levels = np.unique(self.quantile_levels_)  # not the median: predict() asks for it
+        pred = model.predict(X, quantiles=levels)
+        lo = pred[:, match_levels(self.quantile_levels_[:, 0], levels, owner="model")]
+        hi = pred[:, match_levels(self.quantile_levels_[:, 1], levels, owner="model")]
         # Crossing base quantiles are put in order (at scoring and prediction alike).
         return np.minimum(lo, hi), np.maximum(lo, hi)
 

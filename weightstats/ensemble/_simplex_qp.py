@@ -106,7 +106,7 @@ def _affine_minimiser(Q):
         return np.ones(1)
     base = Q[:, 0]
     D = Q[:, 1:] - base[:, None]
-    beta = linalg.lstsq(D, -base, check_finite=False, lapack_driver="gelsd")[0]
+    beta = linalg.lstsq(D, -base, check_finite=False, lapack_driver="gelsy")[0]
     return np.concatenate([[1.0 - beta.sum()], beta])
 
 

@@ -155,6 +155,13 @@ def test_prefit_model_conformalizes_without_fit():
     reference = ConformalQuantileRegressor(_linear()).fit(X[:150], y[:150]).conformalize(
         X[150:250], y[150:250])
     np.testing.assert_allclose(cqr.predict_interval(X[250:]), reference.predict_interval(X[250:]))
+    # A dict of frozen per-level models, and a frozen multi-level estimator, work too.
+    frozen_dict = {q: FrozenEstimator(m) for q, m in zip(prefit.quantiles_, prefit.estimators_,
+                                                          strict=True)}
+    by_dict = ConformalQuantileRegressor(frozen_dict).conformalize(X[150:250], y[150:250])
+    np.testing.assert_allclose(by_dict.predict_interval(X[250:]), cqr.predict_interval(X[250:]))
+    knn = KNeighborsQuantileRegressor(20).fit(X[:150], y[:150])
+    ConformalQuantileRegressor(FrozenEstimator(knn)).conformalize(X[150:250], y[150:250])
 
 
 def test_inverted_intervals_collapse_to_the_midpoint():

@@ -71,6 +71,18 @@ def _conformal_quantile(scores, weights, level):
     return np.where(found, value, np.inf)
 
 
+def _is_prefit(estimator):
+    """Whether every model inside ``estimator`` is frozen (so fit would not train)."""
+    if is_frozen(estimator):
+        return True
+    if isinstance(estimator, dict):
+        return bool(estimator) and all(is_frozen(m) for m in estimator.values())
+    if isinstance(estimator, PerQuantileRegressor):
+        return _is_prefit(estimator.estimators)
+    inner = getattr(estimator, "estimator", None)
+    return inner is not None and is_frozen(inner)
+
+
 def _minimum_calibration_size(side_alpha):
     """Smallest total weight n with ceil((1 - a)(n + 1)) <= n, i.e. n >= 1/a - 1."""
     return math.ceil(np.round((1.0 - side_alpha) / side_alpha, 9))
@@ -329,8 +341,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
                 "on the out-of-fold scores."
             )
         if not hasattr(self, "estimator_"):
-            model, *_ = self._prepare_model()
-            if not is_frozen(model):
+            if not _is_prefit(self.estimator):
                 raise NotFittedError(
                     "This ConformalQuantileRegressor is not fitted yet: call fit(X_train, "
                     "y_train) first, or wrap a prefit model in FrozenEstimator."

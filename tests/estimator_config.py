@@ -15,7 +15,42 @@ and checked automatically. Add an entry here only when an estimator needs it:
 
 import numpy as np
 
+# --- ensemble and conformal families (issue 6) ---------------------------------
+from sklearn.linear_model import LinearRegression, QuantileRegressor, Ridge
+
+from ._quantile_models import KNeighborsQuantileRegressor
+
+
+def _linear_quantiles(levels):
+    return {q: QuantileRegressor(quantile=q, alpha=0.0) for q in levels}
+
+
 FAST_PARAMS = {}
+
+FAST_PARAMS.update(
+    ConvexEnsembleRegressor=dict(
+        estimators=[("lr", LinearRegression()), ("ridge", Ridge(alpha=1.0))], cv=3
+    ),
+    PerQuantileRegressor=dict(estimators=_linear_quantiles((0.1, 0.5, 0.9))),
+    MultiQuantileRegressor=dict(
+        estimator=KNeighborsQuantileRegressor(n_neighbors=5), quantiles=(0.1, 0.5, 0.9)
+    ),
+    # The meta-estimators get the millisecond nearest-neighbour quantile model;
+    # the per-level dict path is covered by PerQuantileRegressor's checks and
+    # by tests/test_quantile_ensemble.py.
+    QuantileAggregator=dict(
+        estimators=[
+            ("knn3", KNeighborsQuantileRegressor(n_neighbors=3)),
+            ("knn8", KNeighborsQuantileRegressor(n_neighbors=8)),
+        ],
+        quantiles=(0.1, 0.5, 0.9),
+        cv=3,
+        random_state=0,
+    ),
+    ConformalQuantileRegressor=dict(
+        estimator=KNeighborsQuantileRegressor(n_neighbors=5), confidence_level=0.9
+    ),
+)
 
 FIT_DATA = {}
 
@@ -92,6 +127,41 @@ EXPECTED_FAILED_CHECKS["KalmanSGDRegressor"] = {
 # to hold out a validation set from.
 FAST_PARAMS["CoresetReweighter"] = {"coreset_size": 0.5, "max_iter": 5}
 # --- end issue 8 --------------------------------------------------------------
+# Quantile models return one column per level from predict, shape
+# (n_samples, n_levels), as quantile-forest does for a list of levels (and as
+# issue 6 specifies); these checks assert predict has the shape of y.
+_QUANTILE_PREDICT_SHAPE = (
+    "predict returns one column per quantile level, shape (n_samples, n_levels), "
+    "not the shape of y"
+)
+_QUANTILE_SHAPE_CHECKS = {
+    "check_regressors_train": _QUANTILE_PREDICT_SHAPE,
+    "check_regressors_train(readonly_memmap=True)": _QUANTILE_PREDICT_SHAPE,
+    "check_regressors_train(readonly_memmap=True,X_dtype=float32)": _QUANTILE_PREDICT_SHAPE,
+}
+EXPECTED_FAILED_CHECKS.update(
+    MultiQuantileRegressor=dict(_QUANTILE_SHAPE_CHECKS),
+    QuantileAggregator=dict(_QUANTILE_SHAPE_CHECKS),
+    PerQuantileRegressor={
+        **_QUANTILE_SHAPE_CHECKS,
+        # QuantileRegressor fits sparse X; the check then asserts a 1-d predict.
+        "check_estimator_sparse_array": _QUANTILE_PREDICT_SHAPE + " (sparse X itself works)",
+        "check_estimator_sparse_matrix": _QUANTILE_PREDICT_SHAPE + " (sparse X itself works)",
+    },
+)
+
+SKOPS_TRUSTED_EXTRA = {}
+
+_TEST_QUANTILE_MODEL = {
+    "tests._quantile_models.KNeighborsQuantileRegressor": (
+        "the test-only multi-level quantile model of tests/_quantile_models.py (arrays only)"
+    ),
+}
+SKOPS_TRUSTED_EXTRA.update(
+    MultiQuantileRegressor=_TEST_QUANTILE_MODEL,
+    QuantileAggregator=_TEST_QUANTILE_MODEL,
+    ConformalQuantileRegressor=_TEST_QUANTILE_MODEL,
+)
 
 
 def build_estimator(name, cls):

@@ -12,4 +12,13 @@ except ImportError as exc:  # pragma: no cover - exercised where torch is absent
         "pip install weightstats[torch]"
     ) from exc
 
-__all__ = []
+from ._modules import MLP, ETFHead, MultiHeadMLP
+from ._net import NeuralNetClassifier, NeuralNetRegressor
+
+__all__ = [
+    "ETFHead",
+    "MLP",
+    "MultiHeadMLP",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
+]

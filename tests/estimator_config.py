@@ -16,6 +16,7 @@ and checked automatically. Add an entry here only when an estimator needs it:
 import importlib.util
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 FAST_PARAMS = {}
 
@@ -70,6 +71,16 @@ if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
         FAST_PARAMS[_name] = dict(_NN_FAST)
         EXPECTED_FAILED_CHECKS[_name] = dict(_NN_EXPECTED_FAILURES)
         SKOPS_TRUSTED_EXTRA[_name] = list(_TORCH_CLASS_REFS)
+
+# Meta-estimators of weightstats.reweighting need a base classifier.
+FAST_PARAMS["LogitAdjustedClassifier"] = {"estimator": LogisticRegression()}
+FAST_PARAMS["DSWeightSelfTraining"] = {"estimator": LogisticRegression(), "random_state": 0}
+EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
+    "check_classifiers_classes": (
+        "label -1 marks unlabelled rows (the SelfTrainingClassifier convention), so the "
+        "check's integer class -1 is read as 'no label'"
+    ),
+}
 
 
 def build_estimator(name, cls):

@@ -67,7 +67,12 @@ if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
         "torch.optim.sgd.SGD",
         "torch.utils.data.dataloader.DataLoader",
     ]
-    for _name in ("NeuralNetClassifier", "NeuralNetRegressor"):
+    for _name in (
+        "NeuralNetClassifier",
+        "NeuralNetRegressor",
+        "WeightAligningClassifier",
+        "WeightBalancingClassifier",
+    ):
         FAST_PARAMS[_name] = dict(_NN_FAST)
         EXPECTED_FAILED_CHECKS[_name] = dict(_NN_EXPECTED_FAILURES)
         SKOPS_TRUSTED_EXTRA[_name] = list(_TORCH_CLASS_REFS)

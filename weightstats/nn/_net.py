@@ -268,6 +268,8 @@ class _NetMixin:
             X, y = self._validate_X_y(X, y, reset=reset, classes=classes)
             X = _writable(X)
             n_samples = X.shape[0]
+            if reset:
+                self._input_width_ = X.shape[1]
         if sample_weight is None:
             return X, y
         if n_samples is None:
@@ -290,12 +292,19 @@ class _NetMixin:
 
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):
         if isinstance(X, Mapping):
-            lengths = {key: _n_rows(value) for key, value in X.items()}
-            if len(set(lengths.values())) > 1:
-                raise ValueError(f"the entries of X have inconsistent lengths: {lengths}.")
+            X = _check_dict_input(X)
+        if reset:
+            # Sizes for the module come from this input, not an earlier fit.
+            for name in ("n_features_in_", "feature_names_in_"):
+                self.__dict__.pop(name, None)
+            data = X.get(_DATA_KEY) if isinstance(X, Mapping) else X
+            shape = getattr(data, "shape", ())
+            self._input_width_ = int(shape[1]) if len(shape) == 2 else None
         return X, y
 
     def _validate_X(self, X):
+        if isinstance(X, Mapping) and not sp.issparse(X):
+            return _check_dict_input(X)
         if _is_passthrough(X):
             return X
         X = validate_data(self, X, reset=False, dtype=np.float32)
@@ -390,8 +399,8 @@ class _NetMixin:
     def _inferred_module_params(self):
         """Constructor arguments learned from the data (subclasses extend)."""
         params = {}
-        if hasattr(self, "n_features_in_"):
-            params["n_features"] = self.n_features_in_
+        if getattr(self, "_input_width_", None) is not None:
+            params["n_features"] = self._input_width_
         return params
 
     def _module_defaults(self, module_cls, given):
@@ -404,6 +413,37 @@ class _NetMixin:
             for name, value in self._inferred_module_params().items()
             if name in accepted and name not in given
         }
+
+    def _optimizer_defaults(self):
+        """Optimizer options used unless given as ``optimizer__*`` (subclasses)."""
+        return {}
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """Optimizer arguments, with the estimator's defaults filled in.
+
+        Parameters
+        ----------
+        prefix : str
+            The optimizer's name (``"optimizer"``).
+        named_parameters : iterable of (str, torch.nn.Parameter)
+            The parameters to optimise.
+
+        Returns
+        -------
+        args : tuple
+            Positional arguments (the parameter groups).
+        kwargs : dict
+            Keyword arguments (``lr`` and the ``optimizer__*`` options).
+        """
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        optimizer = getattr(self, prefix, None)
+        defaults = self._optimizer_defaults() if prefix == "optimizer" else {}
+        if defaults and isinstance(optimizer, type):
+            accepted = inspect.signature(optimizer).parameters
+            for key, value in defaults.items():
+                if key in accepted:
+                    kwargs.setdefault(key, value)
+        return args, kwargs
 
     def initialize_criterion(self):
         """Instantiate the criterion and make it return per-sample losses.
@@ -619,6 +659,27 @@ class _NetMixin:
                 obj.load_state_dict(_to_tensor_tree(value, self.device if name in self._modules else "cpu"))
 
 
+def _check_dict_input(X):
+    """Dict input: float arrays to finite float32, equal lengths."""
+    checked = {}
+    for key, value in X.items():
+        if not isinstance(value, torch.Tensor):
+            value = np.asarray(value)
+            if value.dtype.kind == "f":
+                if not np.all(np.isfinite(value)):
+                    raise ValueError(f"X[{key!r}] contains NaN or infinity.")
+                value = _writable(value.astype(np.float32, copy=False))
+            elif value.dtype.kind == "O":
+                raise ValueError(f"X[{key!r}] has dtype object; pass numeric arrays.")
+            else:
+                value = _writable(value)
+        checked[key] = value
+    lengths = {key: _n_rows(value) for key, value in checked.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"the entries of X have inconsistent lengths: {lengths}.")
+    return checked
+
+
 def _n_rows(value):
     if hasattr(value, "shape") and len(value.shape) > 0:
         return int(value.shape[0])
@@ -671,15 +732,19 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from weightstats.nn import NeuralNetClassifier
     >>> X, y = load_iris(return_X_y=True)
+    >>> labels = ["setosa", "versicolor", "virginica"]
     >>> net = NeuralNetClassifier(
     ...     module__hidden_units=(16,), optimizer__momentum=0.9, lr=0.05,
-    ...     max_epochs=40, batch_size=16, random_state=0,
-    ... ).fit(X, y)
-    >>> net.score(X, y) > 0.9
-    True
-    >>> net.predict_proba(X[:2]).shape
+    ...     max_epochs=20, batch_size=16, random_state=0,
+    ... )
+    >>> model = make_pipeline(StandardScaler(), net).fit(X, [labels[i] for i in y])
+    >>> model.predict(X[[0, 50, 100]])
+    array(['setosa', 'versicolor', 'virginica'], dtype='<U10')
+    >>> model.predict_proba(X[:2]).shape
     (2, 3)
     """
 

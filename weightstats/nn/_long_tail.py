@@ -137,7 +137,8 @@ class WeightBalancingClassifier(NeuralNetClassifier):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     class_counts_ : ndarray of shape (n_classes,)
-        (Sample-weighted) training rows per class.
+        Training rows per class, weighted by the sample weights rescaled to
+        mean one (plain counts without weights).
     class_prior_ : ndarray of shape (n_classes,)
         ``class_counts_`` normalised: the ``pi`` of the logit adjustment.
     max_norm_threshold_ : float or None
@@ -160,7 +161,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
     >>> net.class_counts_.astype(int)
     array([150,  75,  50,  37,  30,  25,  21,  18,  16,  15])
     >>> net.module_.head
-    ETFHead(in_features=100, out_features=10, fixed=True)
+    ETFHead(in_features=100, out_features=10, bias=True, fixed weight)
     """
 
     _extra_constraints = {

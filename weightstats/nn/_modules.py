@@ -49,9 +49,11 @@ class ETFHead(nn.Module):
     The weight is ``W = sqrt(C / (C - 1)) * (I - 11'/C) U'`` with ``U`` a
     random ``in_features x C`` matrix with orthonormal columns: the ``C``
     class vectors have unit norm and pairwise cosine ``-1/(C-1)``. The
-    weight is a buffer, not a parameter, so it is never trained (neither
-    direction nor norm) and there is no bias, as in the one-stage recipe of
-    Hasegawa & Sato (2024).
+    weight is a buffer, not a parameter, so neither its directions nor its
+    norms are trained; the bias is trained. This is the classifier of the
+    one-stage recipe of Hasegawa & Sato (2024) with ``train_etf_norm``
+    off, as in their configurations (reference ``ETFClassifier``; its bias
+    starts uniform in ``[-1/in_features, 1/in_features]``).
 
     Parameters
     ----------
@@ -59,11 +61,15 @@ class ETFHead(nn.Module):
         Width of the features; at least ``out_features``.
     out_features : int
         Number of classes ``C`` (at least 2).
+    bias : bool, default=True
+        Whether to add a trainable bias.
 
     Attributes
     ----------
     weight : torch.Tensor of shape (out_features, in_features)
         The fixed ETF (a buffer, saved in the state dict).
+    bias : torch.nn.Parameter of shape (out_features,) or None
+        The trainable bias.
 
     Examples
     --------
@@ -78,7 +84,7 @@ class ETFHead(nn.Module):
     -0.3333
     """
 
-    def __init__(self, in_features, out_features):
+    def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         if out_features < 2:
             raise ValueError(f"an ETF needs at least 2 classes; got out_features={out_features}.")
@@ -96,9 +102,14 @@ class ETFHead(nn.Module):
         scale = (out_features / (out_features - 1)) ** 0.5
         weight = scale * (basis @ centred).T
         self.register_buffer("weight", weight.to(torch.get_default_dtype()))
+        if bias:
+            bound = 1.0 / in_features
+            self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        else:
+            self.register_parameter("bias", None)
 
     def forward(self, features):
-        """Class scores ``features @ W'``.
+        """Class scores ``features @ W' + b``.
 
         Parameters
         ----------
@@ -110,10 +121,14 @@ class ETFHead(nn.Module):
         logits : torch.Tensor of shape (n_samples, out_features)
             The class scores.
         """
-        return features @ self.weight.T
+        logits = features @ self.weight.T
+        return logits if self.bias is None else logits + self.bias
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, fixed=True"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, fixed weight"
+        )
 
 
 class MLP(nn.Module):
@@ -134,8 +149,8 @@ class MLP(nn.Module):
     dropout : float, default=0.0
         Dropout probability after each hidden activation.
     head : {"linear", "etf"}, default="linear"
-        The output layer: a trainable ``nn.Linear`` or a fixed
-        :class:`ETFHead` (no bias).
+        The output layer: a trainable ``nn.Linear`` or an
+        :class:`ETFHead` (fixed weight, trainable bias).
     return_features : bool, default=False
         Whether ``forward`` returns ``(logits, features)`` instead of the
         logits alone. skorch uses the first element of a tuple for

@@ -948,7 +948,12 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
             to_numpy(nonlinearity(self.adjust_logits(_first(yp))))
             for yp in self.forward_iter(X, training=False)
         ]
-        return np.concatenate(probas, axis=0).astype(np.float64)
+        proba = np.concatenate(probas, axis=0).astype(np.float64)
+        sums = proba.sum(axis=1, keepdims=True)
+        if proba.size and np.all(np.abs(sums - 1.0) < 1e-4):
+            # float32 softmax rows sum to 1 only to ~1e-7; make them exact.
+            proba /= sums
+        return proba
 
     def predict(self, X):
         """Predicted class labels.

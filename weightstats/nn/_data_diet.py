@@ -210,7 +210,19 @@ class DynamicDataPruning(Callback):
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Find the sampler and seed it from the (seeded) torch RNG."""
+        """Find the sampler and seed it from the (seeded) torch RNG.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        X : input data, default=None
+            Training inputs.
+        y : target data, default=None
+            Training targets.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
         sampler = net.get_params_for("iterator_train").get("sampler")
         if not isinstance(sampler, ActiveSubsetSampler):
             raise ValueError(
@@ -226,7 +238,17 @@ class DynamicDataPruning(Callback):
         self.rescored_epochs_ = []
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        """Re-score and update the sampler when the schedule says so."""
+        """Re-score and update the sampler when the schedule says so.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        dataset_train : torch Dataset, default=None
+            The training data of this fit.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
         n_rows = len(dataset_train)
         epoch = len(net.history) - 1 - self._first_epoch
         if epoch < self.warmup_epochs:

@@ -292,7 +292,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         net : NeuralNet
             This net.
         **kwargs : dict
-            skorch's epoch data.
+            The epoch data skorch passes.
         """
         super().on_epoch_end(net, **kwargs)
         self.history.record("stage", getattr(self, "stage_", 1))

@@ -711,7 +711,7 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
         All class labels; by default those in ``y``.
     {random_state}
     **kwargs : dict
-        skorch's prefixed parameters: ``module__*``, ``optimizer__*``,
+        Prefixed skorch parameters: ``module__*``, ``optimizer__*``,
         ``criterion__*``, ``iterator_train__*``, ``callbacks__*``.
 
     Attributes
@@ -1020,7 +1020,7 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
         Passed to ``torch.load`` by skorch's ``load_params``.
     {random_state}
     **kwargs : dict
-        skorch's prefixed parameters (``module__*``, ``optimizer__*``, ...).
+        Prefixed skorch parameters (``module__*``, ``optimizer__*``, ...).
 
     Attributes
     ----------

@@ -254,7 +254,19 @@ class PretrainThenMix(Callback):
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Read the task ids and fix both phases' probabilities."""
+        """Read the task ids and fix both phases' probabilities.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        X : dict, default=None
+            Training inputs, with the task ids under ``task_key``.
+        y : target data, default=None
+            Training targets.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
         sampler = net.get_params_for("iterator_train").get("sampler")
         if not isinstance(sampler, TaskMixtureSampler):
             raise ValueError(
@@ -290,7 +302,15 @@ class PretrainThenMix(Callback):
         self._first_epoch = len(net.history)
 
     def on_epoch_begin(self, net, **kwargs):
-        """Set the probabilities of the current phase."""
+        """Set the probabilities of the current phase.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
         epoch = len(net.history) - 1 - self._first_epoch
         phase = "pretrain" if epoch < self.switch_epoch_ else "mixture"
         probs = self.phase_probs_[phase]

@@ -184,7 +184,19 @@ class WeightSelectionInit(Callback):
         self.strict = strict
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Load the selected weights into ``net.module_`` on a fresh fit."""
+        """Load the selected weights into ``net.module_`` on a fresh fit.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        X : input data, default=None
+            Training inputs.
+        y : target data, default=None
+            Training targets.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
         if len(net.history) > 0:
             return
         state = weight_selection(self.teacher, net.module_, skip=tuple(self.skip), strict=self.strict)

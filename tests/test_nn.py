@@ -173,6 +173,17 @@ def test_dict_input_valid_split_and_string_labels():
         net.fit({"X": np.full((3, 4), np.nan)}, ["a", "b", "c"])
 
 
+def test_batched_fetching_gives_the_same_training_as_skorch():
+    class PerRow(Dataset):  # any other Dataset class takes skorch's per-row path
+        pass
+
+    X, y = _blobs()
+    w = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    fast = NeuralNetClassifier(**FAST).fit(X, y, sample_weight=w)
+    slow = NeuralNetClassifier(**FAST, dataset=PerRow).fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(fast.predict_proba(X), slow.predict_proba(X))
+
+
 def test_torch_dataset_input_goes_to_skorch():
     X, y = _blobs()
     net = NeuralNetClassifier(**FAST, module__n_features=4, module__n_outputs=3)

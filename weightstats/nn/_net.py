@@ -37,7 +37,7 @@ from skorch.callbacks import EpochScoring
 from skorch.dataset import Dataset
 from skorch.history import History
 from skorch.utils import get_map_location, is_dataset, to_numpy, to_tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from ..utils import check_sample_weight
 from ._modules import MLP
@@ -543,6 +543,30 @@ class _NetMixin:
         weight = to_tensor(weight, device=losses.device).to(losses.dtype).reshape(-1)
         return (weight * losses).mean()
 
+    def get_dataset(self, X, y=None):
+        """Wrap ``X`` and ``y`` in a Dataset (batched fetching for arrays).
+
+        Parameters
+        ----------
+        X : array, tensor, dict or Dataset
+            Inputs.
+        y : array, tensor or None, default=None
+            Targets.
+
+        Returns
+        -------
+        dataset : torch Dataset
+            The dataset.
+        """
+        if (
+            self.dataset is Dataset
+            and not self.get_params_for("dataset")
+            and _plain_arrays(X)
+            and (y is None or _plain_arrays(y))
+        ):
+            return _BatchedDataset(X, y)
+        return super().get_dataset(X, y)
+
     def get_iterator(self, dataset, training=False):
         """A DataLoader over ``dataset``; training batches are shuffled.
 
@@ -566,6 +590,8 @@ class _NetMixin:
         else:
             kwargs = self.get_params_for("iterator_valid")
             iterator = self.iterator_valid
+        if iterator is DataLoader:
+            kwargs.setdefault("collate_fn", _collate)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
@@ -678,6 +704,45 @@ def _check_dict_input(X):
     if len(set(lengths.values())) > 1:
         raise ValueError(f"the entries of X have inconsistent lengths: {lengths}.")
     return checked
+
+
+def _plain_arrays(data):
+    """Whether ``data`` is an array/tensor or a dict of them (batchable)."""
+    if isinstance(data, Mapping):
+        return all(_plain_arrays(value) for value in data.values())
+    return isinstance(data, (np.ndarray, torch.Tensor))
+
+
+def _take(data, index):
+    """Rows ``index`` of an array, tensor or dict of them, as tensors."""
+    if isinstance(data, Mapping):
+        return {key: _take(value, index) for key, value in data.items()}
+    if isinstance(data, torch.Tensor):
+        return data[torch.as_tensor(index, device=data.device)]
+    return torch.as_tensor(data[index])
+
+
+class _Batch(tuple):
+    """A batch already assembled by :class:`_BatchedDataset`."""
+
+
+class _BatchedDataset(Dataset):
+    """skorch's Dataset, fetching a whole batch by one fancy index.
+
+    The DataLoader then skips per-row ``__getitem__`` calls and collation;
+    the batches are the same as skorch's (same rows, order and dtypes).
+    """
+
+    def __getitems__(self, indices):
+        index = np.asarray(indices, dtype=np.int64)
+        yb = torch.zeros(index.shape[0]) if self.y is None else _take(self.y, index)
+        return _Batch((_take(self.X, index), yb))
+
+
+def _collate(batch):
+    if isinstance(batch, _Batch):
+        return tuple(batch)
+    return default_collate(batch)
 
 
 def _n_rows(value):

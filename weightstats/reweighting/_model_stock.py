@@ -36,20 +36,24 @@ def _merge_array(w0, ws, filter_wise):
         base = w0.reshape(1, -1) if w0.ndim <= 1 else w0.reshape(w0.shape[0], -1)
     else:
         base = w0.reshape(1, -1)
-    tuned = [w.reshape(base.shape) for w in ws]
-    offsets = [w - base for w in tuned]
+    offsets = [w.reshape(base.shape) - base for w in ws]
+    norms = [np.sqrt(np.einsum("ij,ij->i", d, d)) for d in offsets]
     cosines = []
     for i in range(len(offsets)):
         for j in range(i + 1, len(offsets)):
-            dot = np.sum(offsets[i] * offsets[j], axis=1)
-            norms = np.linalg.norm(offsets[i], axis=1) * np.linalg.norm(offsets[j], axis=1)
-            cosines.append(np.clip(dot / np.maximum(norms, _NORM_FLOOR), -1.0, 1.0))
+            dot = np.einsum("ij,ij->i", offsets[i], offsets[j])
+            cosines.append(np.clip(dot / np.maximum(norms[i] * norms[j], _NORM_FLOOR), -1.0, 1.0))
     # Negative cosines lie outside the paper's geometry (and cos = -1/(N-1)
     # would divide by zero); they fall back to the anchor, t = 0.
     cos = np.maximum(np.mean(cosines, axis=0), 0.0)
-    n = len(tuned)
+    n = len(offsets)
     t = n * cos / (1.0 + (n - 1) * cos)
-    merged = t[:, None] * np.mean(tuned, axis=0) + (1.0 - t[:, None]) * base
+    # t * mean(w_i) + (1 - t) * w_0 = w_0 + t * mean(w_i - w_0)
+    mean_offset = offsets[0].copy()
+    for d in offsets[1:]:
+        mean_offset += d
+    mean_offset /= n
+    merged = base + t[:, None] * mean_offset
     return merged.reshape(shape), (t if filter_wise else float(t[0]))
 
 

@@ -72,5 +72,5 @@ for k, (name, r) in enumerate(recalls.items()):
 ax.set_xticks(range(10), [f"{c}\n({n})" for c, n in enumerate(np.bincount(y))])
 ax.set_xlabel("class (training rows)")
 ax.set_ylabel("test recall")
-ax.legend(loc="lower left")
+ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
 plt.show()

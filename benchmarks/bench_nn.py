@@ -138,7 +138,9 @@ def model_stock_state_dict(quick):
     )
     return [
         {
-            "case": f"4 tensors {width}x{width}, 3 fine-tunes ({4 * width * width / 1e6:.0f}M params)",
+            "case": (
+                f"4 tensors {width}x{width}, 3 fine-tunes ({4 * width * width / 1e6:.0f}M params)"
+            ),
             "ours_s": round(ours_s, 3),
             "peer": "direct torch float32",
             "peer_s": round(peer_s, 3),

@@ -87,7 +87,9 @@ def test_integer_weights_equal_repeated_rows_in_full_batch_training():
     weights[:3] = 1  # every class keeps rows
     params = dict(FAST, batch_size=-1, max_epochs=5)
     weighted = NeuralNetClassifier(**params).fit(X, y, sample_weight=weights)
-    repeated = NeuralNetClassifier(**params).fit(np.repeat(X, weights, axis=0), np.repeat(y, weights))
+    repeated = NeuralNetClassifier(**params).fit(
+        np.repeat(X, weights, axis=0), np.repeat(y, weights)
+    )
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-5)
 
 
@@ -290,7 +292,8 @@ def test_dynamic_pruning_schedule_and_subset(digits):
     hardest = np.sort(np.argsort(-recorded[4], kind="stable")[:n_keep])
     np.testing.assert_array_equal(sampler.indices_, hardest)
     batches = net.history[:, "train_batch_count"]
-    assert batches[:2] == [int(np.ceil(len(y) / 64))] * 2 and batches[-1] == int(np.ceil(n_keep / 64))
+    assert batches[:2] == [int(np.ceil(len(y) / 64))] * 2
+    assert batches[-1] == int(np.ceil(n_keep / 64))
 
 
 def test_dynamic_pruning_el2n_scores_use_the_current_model(digits):
@@ -398,7 +401,7 @@ def test_pretrain_then_mix_phases():
     mixture = np.sqrt([60, 40, 20]) / np.sqrt([60, 40, 20]).sum()
     np.testing.assert_allclose(schedule.phase_probs_["mixture"], mixture)
     np.testing.assert_allclose(
-        schedule.phase_probs_["pretrain"], [mixture[0] / mixture[:2].sum(), mixture[1] / mixture[:2].sum(), 0]
+        schedule.phase_probs_["pretrain"], [*(mixture[:2] / mixture[:2].sum()), 0.0]
     )
     assert schedule.switch_epoch_ == 2
     probs = np.array(net.history[:, "task_probs"])
@@ -584,7 +587,9 @@ def _class_incremental(digits, **params):
     X, X_test, y, y_test = digits
     old = y < 5
     rng = np.random.default_rng(0)
-    memory = np.concatenate([rng.choice(np.flatnonzero(y == c), 3, replace=False) for c in range(5)])
+    memory = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), 3, replace=False) for c in range(5)]
+    )
     net = WeightAligningClassifier(
         classes=np.arange(10), module__hidden_units=(128, 128), optimizer__momentum=0.9,
         lr=0.05, batch_size=64, random_state=0, **params,
@@ -714,7 +719,8 @@ def test_model_stock_keeps_base_task_accuracy_better_than_the_soup(digits):
         model = copy.deepcopy(base).set_params(lr=0.02, max_epochs=15, warm_start=True,
                                                random_state=k + 1)
         tuned.append(model.fit(noisy(X, 100 + k), y))
-    soup = {key: sum(m.module_.state_dict()[key] for m in tuned) / 2 for key in tuned[0].module_.state_dict()}
+    states = [m.module_.state_dict() for m in tuned]
+    soup = {key: (states[0][key] + states[1][key]) / 2 for key in states[0]}
     stock, ratio = model_stock(base, tuned, return_ratio=True)
     assert all(0.2 < t < 1 for t in ratio.values())
 
@@ -742,7 +748,9 @@ def test_uniform_element_selection_rules():
     # 5 of 7: round(linspace(0, 6, 5)) = 0, 2 (1.5 -> 2), 3, 4 (4.5 -> 4), 6 (half to even)
     np.testing.assert_array_equal(uniform_element_selection(np.arange(7), (5,)), [0, 2, 3, 4, 6])
     Wt = torch.arange(42.0).reshape(6, 7)
-    torch.testing.assert_close(uniform_element_selection(Wt, (3, 4)), torch.tensor(expected, dtype=torch.float32))
+    torch.testing.assert_close(
+        uniform_element_selection(Wt, (3, 4)), torch.tensor(expected, dtype=torch.float32)
+    )
     np.testing.assert_array_equal(uniform_element_selection(W, W.shape), W)
     with pytest.raises(ValueError, match="smaller"):
         uniform_element_selection(W, (7, 7))

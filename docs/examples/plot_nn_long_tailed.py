@@ -48,7 +48,9 @@ def decay():
     )
 
 
-common = dict(module__hidden_units=(128,), lr=0.05, max_epochs=epochs, batch_size=64, random_state=0)
+common = dict(
+    module__hidden_units=(128,), lr=0.05, max_epochs=epochs, batch_size=64, random_state=0
+)
 ce = WeightBalancingClassifier(
     feature_reg=0.0, logit_adjustment=None, module__head="linear", optimizer__weight_decay=0.0,
     callbacks=[decay()], **common,

@@ -24,7 +24,8 @@ import torch
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
-from torch.utils.data import Sampler
+
+from ._net import SeededSampler, attach_sampler
 
 __all__ = ["ActiveSubsetSampler", "DynamicDataPruning", "el2n_scores"]
 
@@ -68,7 +69,7 @@ def el2n_scores(proba, y):
     return np.linalg.norm(residual, axis=1)
 
 
-class ActiveSubsetSampler(Sampler):
+class ActiveSubsetSampler(SeededSampler):
     """A sampler over a subset of the rows that can change between epochs.
 
     Pass it as ``iterator_train__sampler`` together with a callback that
@@ -95,19 +96,9 @@ class ActiveSubsetSampler(Sampler):
     """
 
     def __init__(self, shuffle=True):
+        super().__init__()
         self.shuffle = shuffle
         self.indices_ = None
-        self._rng = np.random.default_rng()
-
-    def seed(self, seed):
-        """Re-seed the shuffling.
-
-        Parameters
-        ----------
-        seed : int or None
-            Seed of the NumPy generator.
-        """
-        self._rng = np.random.default_rng(seed)
 
     def set_active(self, indices):
         """Set the rows used from the next epoch on.
@@ -223,15 +214,7 @@ class DynamicDataPruning(Callback):
         **kwargs : dict
             Other arguments skorch passes.
         """
-        sampler = net.get_params_for("iterator_train").get("sampler")
-        if not isinstance(sampler, ActiveSubsetSampler):
-            raise ValueError(
-                "DynamicDataPruning changes the training rows through the loader's sampler: "
-                "pass iterator_train__sampler=ActiveSubsetSampler() to the net."
-            )
-        self.sampler_ = sampler
-        seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
-        sampler.seed(seed)
+        self.sampler_, seed = attach_sampler(net, ActiveSubsetSampler, self)
         self._rng = np.random.default_rng(seed + 1)
         self._first_epoch = len(net.history)
         self.active_fractions_ = []

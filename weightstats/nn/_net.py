@@ -37,7 +37,7 @@ from skorch.callbacks import EpochScoring
 from skorch.dataset import Dataset
 from skorch.history import History
 from skorch.utils import get_map_location, is_dataset, to_numpy, to_tensor
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader, Sampler, default_collate
 
 from ..utils import check_sample_weight
 from ._modules import MLP
@@ -53,8 +53,9 @@ NET_PARAMS_DOC = """module : torch.nn.Module class or instance, default=MLP
     when its constructor takes ``n_features`` / ``n_outputs`` they are filled
     in from the training data unless given.
 criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-    The loss. It is evaluated per sample (``reduction="none"`` is set on the
-    instance) and reduced by the weighted mean.
+    The loss (``torch.nn.MSELoss`` for the regressor). It is evaluated per
+    sample (``reduction="none"`` is set on the instance; multi-output losses
+    are averaged over outputs) and reduced by the weighted mean.
 optimizer : torch optimizer class, default=torch.optim.SGD
     Set its options with ``optimizer__*`` (e.g. ``optimizer__momentum=0.9``,
     ``optimizer__weight_decay=5e-4``).
@@ -682,7 +683,8 @@ class _NetMixin:
         for name, value in torch_states.items():
             obj = getattr(self, name + "_", None)
             if obj is not None:
-                obj.load_state_dict(_to_tensor_tree(value, self.device if name in self._modules else "cpu"))
+                device = self.device if name in self._modules else "cpu"
+                obj.load_state_dict(_to_tensor_tree(value, device))
 
 
 def _check_dict_input(X):
@@ -743,6 +745,57 @@ def _collate(batch):
     if isinstance(batch, _Batch):
         return tuple(batch)
     return default_collate(batch)
+
+
+class SeededSampler(Sampler):
+    """Base of the mutable samplers: a NumPy generator the callback seeds.
+
+    The callbacks that drive a sampler draw its seed from the torch RNG when
+    training starts, so the net's ``random_state`` fixes every draw.
+    """
+
+    def __init__(self):
+        self._rng = np.random.default_rng()
+
+    def seed(self, seed):
+        """Re-seed the sampler's generator.
+
+        Parameters
+        ----------
+        seed : int or None
+            Seed of the NumPy generator.
+        """
+        self._rng = np.random.default_rng(seed)
+
+
+def attach_sampler(net, sampler_cls, callback):
+    """The net's training sampler, checked and seeded from the torch RNG.
+
+    Parameters
+    ----------
+    net : NeuralNet
+        The net being trained.
+    sampler_cls : type
+        The sampler class the callback drives.
+    callback : object
+        The callback (named in the error message).
+
+    Returns
+    -------
+    sampler : SeededSampler
+        The sampler the DataLoader iterates.
+    seed : int
+        The seed given to it.
+    """
+    sampler = net.get_params_for("iterator_train").get("sampler")
+    if not isinstance(sampler, sampler_cls):
+        raise ValueError(
+            f"{type(callback).__name__} works through the training loader's sampler: pass "
+            f"iterator_train__sampler={sampler_cls.__name__}() to the net."
+        )
+    seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+    sampler.seed(seed)
+    return sampler, seed
 
 
 def _n_rows(value):
@@ -1049,40 +1102,7 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
 
     Parameters
     ----------
-    module : torch.nn.Module class or instance, default=MLP
-        The network (see :class:`NeuralNetClassifier`).
-    criterion : torch criterion class, default=torch.nn.MSELoss
-        The loss, evaluated per sample and averaged over outputs.
-    optimizer : torch optimizer class, default=torch.optim.SGD
-        The optimizer.
-    lr : float, default=0.01
-        Learning rate.
-    max_epochs : int, default=10
-        Number of epochs per ``fit``.
-    batch_size : int, default=128
-        Mini-batch size.
-    iterator_train, iterator_valid : DataLoader class, default=DataLoader
-        Loaders.
-    dataset : skorch Dataset class, default=skorch.dataset.Dataset
-        Wraps ``X`` and ``y``.
-    train_split : callable or None, default=None
-        Internal validation split; ``None`` trains on all rows.
-    callbacks : list of skorch callbacks or None, default=None
-        Training extras.
-    predict_nonlinearity : callable, None or "auto", default="auto"
-        Applied to the module output in ``predict``.
-    warm_start : bool, default=False
-        Whether ``fit`` continues from the current parameters.
-    verbose : int, default=0
-        1 prints skorch's table of epochs.
-    device : str or None, default="cpu"
-        Torch device.
-    compile : bool, default=False
-        Whether to ``torch.compile`` the module.
-    use_caching : bool or "auto", default="auto"
-        Whether scoring callbacks reuse the forward pass.
-    torch_load_kwargs : dict or None, default=None
-        Passed to ``torch.load`` by skorch's ``load_params``.
+    {net_params}
     {random_state}
     **kwargs : dict
         Prefixed skorch parameters (``module__*``, ``optimizer__*``, ...).
@@ -1185,7 +1205,9 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         if y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y.shape[1]} targets but the net was fitted on {self.n_outputs_}.")
+            raise ValueError(
+                f"y has {y.shape[1]} targets but the net was fitted on {self.n_outputs_}."
+            )
         return _writable(y)
 
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):

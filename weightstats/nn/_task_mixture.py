@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.utils import to_numpy
-from torch.utils.data import Sampler
+
+from ._net import SeededSampler, attach_sampler
 
 __all__ = ["PretrainThenMix", "TaskMixtureSampler", "temperature_task_probs"]
 
@@ -69,7 +70,7 @@ def temperature_task_probs(task_sizes, temperature=1.0):
     return powered / powered.sum()
 
 
-class TaskMixtureSampler(Sampler):
+class TaskMixtureSampler(SeededSampler):
     """Draws rows with replacement so that task ``i`` has probability ``p_i``.
 
     Row ``r`` of task ``t`` is drawn with probability ``p_t / n_t``. Pass it
@@ -103,20 +104,10 @@ class TaskMixtureSampler(Sampler):
     """
 
     def __init__(self, num_samples=None):
+        super().__init__()
         self.num_samples = num_samples
         self.tasks_ = None
         self.task_probs_ = None
-        self._rng = np.random.default_rng()
-
-    def seed(self, seed):
-        """Re-seed the draws.
-
-        Parameters
-        ----------
-        seed : int or None
-            Seed of the NumPy generator.
-        """
-        self._rng = np.random.default_rng(seed)
 
     def set_tasks(self, tasks):
         """Set the task id (0, 1, ...) of every training row.
@@ -166,7 +157,8 @@ class TaskMixtureSampler(Sampler):
             )
         empty = (counts == 0) & (self.task_probs_ > 0)
         if np.any(empty):
-            raise ValueError(f"tasks {np.flatnonzero(empty).tolist()} have probability but no rows.")
+            empty = np.flatnonzero(empty).tolist()
+            raise ValueError(f"tasks {empty} have probability but no rows.")
         per_row = self.task_probs_ / np.maximum(counts, 1)
         return per_row[self.tasks_]
 
@@ -231,7 +223,12 @@ class PretrainThenMix(Callback):
     """
 
     def __init__(
-        self, pretrain_tasks=0, pretrain_fraction=0.5, mixture=None, temperature=1.0, task_key="task"
+        self,
+        pretrain_tasks=0,
+        pretrain_fraction=0.5,
+        mixture=None,
+        temperature=1.0,
+        task_key="task",
     ):
         self.pretrain_tasks = pretrain_tasks
         self.pretrain_fraction = pretrain_fraction
@@ -247,7 +244,8 @@ class PretrainThenMix(Callback):
         self : object
             The callback.
         """
-        if not (isinstance(self.pretrain_fraction, numbers.Real) and 0 <= self.pretrain_fraction < 1):
+        fraction = self.pretrain_fraction
+        if not (isinstance(fraction, numbers.Real) and 0 <= fraction < 1):
             raise ValueError(
                 f"pretrain_fraction must be in [0, 1); got {self.pretrain_fraction!r}."
             )
@@ -267,19 +265,13 @@ class PretrainThenMix(Callback):
         **kwargs : dict
             Other arguments skorch passes.
         """
-        sampler = net.get_params_for("iterator_train").get("sampler")
-        if not isinstance(sampler, TaskMixtureSampler):
-            raise ValueError(
-                "PretrainThenMix draws tasks through the loader's sampler: pass "
-                "iterator_train__sampler=TaskMixtureSampler() to the net."
-            )
+        sampler, _ = attach_sampler(net, TaskMixtureSampler, self)
         if not isinstance(X, Mapping) or self.task_key not in X:
             raise ValueError(
                 f"PretrainThenMix needs the task ids in the input: fit on a dict "
                 f"{{'X': features, {self.task_key!r}: task ids}}."
             )
         sampler.set_tasks(X[self.task_key])
-        sampler.seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         sizes = np.bincount(sampler.tasks_)
         if self.mixture is None:
             mixture = temperature_task_probs(sizes, self.temperature)

@@ -335,10 +335,9 @@ class WeightAligningClassifier(NeuralNetClassifier):
         if kd_state is None or X is None:
             return ce
         inputs = to_tensor(batch_features(X), device=self.device)
+        teacher = kd_state["teacher"]
         with torch.no_grad():
-            teacher_out = (
-                kd_state["teacher"](**inputs) if isinstance(inputs, dict) else kd_state["teacher"](inputs)
-            )
+            teacher_out = teacher(**inputs) if isinstance(inputs, dict) else teacher(inputs)
         old = kd_state["old"].to(logits.device)
         T = self.kd_temperature
         soft = torch.softmax(_first(teacher_out)[:, old] / T, dim=1)

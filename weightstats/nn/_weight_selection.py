@@ -58,7 +58,8 @@ def uniform_element_selection(weight, shape):
     >>> import numpy as np
     >>> from weightstats.nn import uniform_element_selection
     >>> W = np.arange(24).reshape(4, 6)
-    >>> uniform_element_selection(W, (2, 4))  # rows 0, 2 (stride 2); columns round(linspace(0, 5, 4))
+    >>> # rows 0, 2 (stride 2); columns round(linspace(0, 5, 4)) = 0, 2, 3, 5
+    >>> uniform_element_selection(W, (2, 4))
     array([[ 0,  2,  3,  5],
            [12, 14, 15, 17]])
     """
@@ -199,5 +200,7 @@ class WeightSelectionInit(Callback):
         """
         if len(net.history) > 0:
             return
-        state = weight_selection(self.teacher, net.module_, skip=tuple(self.skip), strict=self.strict)
+        state = weight_selection(
+            self.teacher, net.module_, skip=tuple(self.skip), strict=self.strict
+        )
         net.module_.load_state_dict(state)

@@ -25,7 +25,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
-from sklearn.utils import get_tags
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
@@ -33,11 +32,11 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import (
     check_is_fitted,
     check_random_state,
-    has_fit_parameter,
     validate_data,
 )
 
-from ..utils import check_finite_vector, check_sample_weight
+from ..utils import check_finite_vector
+from ._meta import check_meta_sample_weight, delegate_input_tags
 
 __all__ = ["DSWeightSelfTraining", "ds_weight_filter", "ds_weights"]
 
@@ -292,12 +291,7 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse=["csr", "csc"], dtype=None, ensure_all_finite=False
         )
         n_samples = y.shape[0]
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, y)
-            if not has_fit_parameter(self.estimator, "sample_weight"):
-                raise ValueError(
-                    f"{type(self.estimator).__name__}.fit does not accept sample_weight."
-                )
+        sample_weight = check_meta_sample_weight(self.estimator, sample_weight, y)
         unlabelled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(n_samples, dtype=bool)
         labelled = np.flatnonzero(~unlabelled)
         check_classification_targets(y[labelled])
@@ -414,11 +408,7 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        tags.input_tags.sparse = inner.input_tags.sparse
-        return tags
+        return delegate_input_tags(super().__sklearn_tags__(), self.estimator)
 
 
 def _cross_entropy(estimator, X, labels):

@@ -15,12 +15,11 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
-from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, has_fit_parameter, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..utils import check_sample_weight
+from ._meta import check_meta_sample_weight, delegate_input_tags
 
 __all__ = ["LogitAdjustedClassifier", "class_balanced_weights"]
 
@@ -162,12 +161,8 @@ class LogitAdjustedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         validate_data(self, X, skip_check_array=True)
         y = column_or_1d(np.asarray(y), warn=True)
         check_classification_targets(y)
+        sample_weight = check_meta_sample_weight(self.estimator, sample_weight, y)
         if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, y)
-            if not has_fit_parameter(self.estimator, "sample_weight"):
-                raise ValueError(
-                    f"{type(self.estimator).__name__}.fit does not accept sample_weight."
-                )
             fit_params["sample_weight"] = sample_weight
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self.classes_ = self.estimator_.classes_
@@ -240,9 +235,4 @@ class LogitAdjustedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         return self.classes_[np.argmax(scores, axis=1)]
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.pairwise = inner.input_tags.pairwise
-        return tags
+        return delegate_input_tags(super().__sklearn_tags__(), self.estimator)

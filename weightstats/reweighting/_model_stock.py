@@ -200,7 +200,9 @@ def model_stock_linear(base, finetuned, *, filter_wise=False):
     names = [name for name in ("coef_", "intercept_") if hasattr(base, name)]
 
     def weights(model):
-        return {name: np.atleast_1d(np.asarray(getattr(model, name), dtype=float)) for name in names}
+        return {
+            name: np.atleast_1d(np.asarray(getattr(model, name), dtype=float)) for name in names
+        }
 
     merged_weights = model_stock(
         weights(base), [weights(model) for model in finetuned], filter_wise=filter_wise
@@ -209,5 +211,6 @@ def model_stock_linear(base, finetuned, *, filter_wise=False):
     for name in names:
         original = getattr(base, name)
         value = merged_weights[name]
-        setattr(merged, name, value.reshape(np.shape(original)) if np.ndim(original) else float(value[0]))
+        value = value.reshape(np.shape(original)) if np.ndim(original) else float(value[0])
+        setattr(merged, name, value)
     return merged

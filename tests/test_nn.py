@@ -814,6 +814,18 @@ def test_weight_selection_beats_random_initialisation_with_few_labels(digits):
     assert accuracy([WeightSelectionInit(teacher)]) > accuracy([]) + 0.1
 
 
+def test_torch_nets_serve_the_reweighting_meta_estimators():
+    from weightstats.reweighting import DSWeightSelfTraining, LogitAdjustedClassifier
+
+    X, y = _blobs(90)
+    y_semi = np.where(np.arange(90) < 45, y, -1)
+    net = NeuralNetClassifier(**dict(FAST, max_epochs=10))
+    model = DSWeightSelfTraining(net, valid_size=15, random_state=0).fit(X, y_semi)
+    assert model.selected_[45:].any() and model.predict(X).shape == (90,)
+    adjusted = LogitAdjustedClassifier(net).fit(X, y, sample_weight=np.where(y == 0, 2.0, 1.0))
+    np.testing.assert_allclose(adjusted.class_prior_, [0.5, 0.25, 0.25])
+
+
 def test_skops_round_trip_of_a_fitted_method_net():
     sio = pytest.importorskip("skops.io")
     X, y = _blobs()

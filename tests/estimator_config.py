@@ -13,7 +13,10 @@ and checked automatically. Add an entry here only when an estimator needs it:
   default but that an estimator legitimately stores, with the reason.
 """
 
+import importlib.util
+
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 # --- ensemble and conformal families (issue 6) ---------------------------------
 from sklearn.linear_model import LinearRegression, QuantileRegressor, Ridge
@@ -162,6 +165,69 @@ SKOPS_TRUSTED_EXTRA.update(
     QuantileAggregator=_TEST_QUANTILE_MODEL,
     ConformalQuantileRegressor=_TEST_QUANTILE_MODEL,
 )
+# --- weightstats.nn and its reweighting helpers (issue 9) -----------------------
+if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
+    import torch
+
+    # Tiny modules and a few Adam epochs: enough for scikit-learn's accuracy
+    # and R^2 thresholds on its small problems, fast enough for ~50 checks.
+    _NN_FAST = {
+        "module__hidden_units": (8,),
+        "optimizer": torch.optim.Adam,
+        "lr": 0.05,
+        "max_epochs": 10,
+        "batch_size": 32,
+        "random_state": 0,
+    }
+    # What every skorch-based net fails by design of skorch or of float32 SGD.
+    _NN_EXPECTED_FAILURES = {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_ and "
+            "stores prefixed kwargs (module__*) as attributes; that is how skorch routes them"
+        ),
+        "check_sample_weight_equivalence_on_dense_data": (
+            "training is float32 SGD: weighted and repeated rows agree only to ~1e-7 in "
+            "full-batch mode and differ by batch composition with mini-batches"
+        ),
+    }
+    # skorch nets hold torch *classes* as hyper-parameters (criterion, optimizer,
+    # loaders, dataset); skops stores them as type references, and loading one
+    # imports the class without running code. Weights and optimizer state are
+    # NumPy arrays (weightstats.nn replaces skorch's pickled-blob __getstate__).
+    _TORCH_CLASS_REFS = [
+        "skorch.dataset.Dataset",
+        "torch.nn.modules.loss.CrossEntropyLoss",
+        "torch.nn.modules.loss.MSELoss",
+        "torch.optim.adam.Adam",
+        "torch.optim.sgd.SGD",
+        "torch.utils.data.dataloader.DataLoader",
+    ]
+    for _name in (
+        "NeuralNetClassifier",
+        "NeuralNetRegressor",
+        "WeightAligningClassifier",
+        "WeightBalancingClassifier",
+    ):
+        FAST_PARAMS[_name] = dict(_NN_FAST)
+        EXPECTED_FAILED_CHECKS[_name] = dict(_NN_EXPECTED_FAILURES)
+        SKOPS_TRUSTED_EXTRA[_name] = list(_TORCH_CLASS_REFS)
+    # The subclasses' signatures list only their own parameters, so the check
+    # never sets 'callbacks' on them.
+    for _name in ("NeuralNetClassifier", "NeuralNetRegressor"):
+        EXPECTED_FAILED_CHECKS[_name]["check_do_not_raise_errors_in_init_or_set_params"] = (
+            "skorch's set_params re-initialises callbacks when 'callbacks' is set, so a junk "
+            "value (an int) raises at once inside skorch"
+        )
+
+# Meta-estimators of weightstats.reweighting need a base classifier.
+FAST_PARAMS["LogitAdjustedClassifier"] = {"estimator": LogisticRegression()}
+FAST_PARAMS["DSWeightSelfTraining"] = {"estimator": LogisticRegression(), "random_state": 0}
+EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
+    "check_classifiers_classes": (
+        "label -1 marks unlabelled rows (the SelfTrainingClassifier convention), so the "
+        "check's integer class -1 is read as 'no label'"
+    ),
+}
 
 
 def build_estimator(name, cls):

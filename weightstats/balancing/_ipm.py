@@ -255,8 +255,15 @@ class _KernelIPM(BalancingIPM):
             rep = self._auto_representation(n_s)
         exact = _ExactKernelQP(self, Xs, b, ridge)
         # The objective at the starting (sample-weighted uniform) masses sets
-        # the scale of the tolerance.
-        f0 = exact.objective_part(base_mass) + c
+        # the scale of the tolerance. With a factor it costs O(n r) instead of
+        # O(n^2), within (sum_i |v_i| sqrt(e_i))^2 of the exact value.
+        fac = None
+        if rep in ("lowrank", "lowrank+working-set"):
+            fac = self._factorize(Z, source, target, target_mass,
+                                  1e-10 if rep == "lowrank" else 1e-9)
+            f0 = _lowrank_objective(fac, base_mass)
+        else:
+            f0 = exact.objective_part(base_mass) + c
         info = {"representation": rep, "initial_objective": max(f0, 0.0)}
         if f0 <= 1e-300:
             info.update(converged=True, objective=0.0, gap=0.0, kkt_residual=0.0,
@@ -281,12 +288,11 @@ class _KernelIPM(BalancingIPM):
                                        max_iter=max_iter, solver=solver, x0=base_mass,
                                        rng=qp_rng)
         elif rep == "lowrank":
-            res, fac = self._solve_lowrank(Z, source, target, target_mass, cap, ridge, tol_abs,
-                                           max_iter, factor_tol=1e-10)
+            res = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter)
             info["rank"] = res.rank
             self._certify_exact(res, exact, cap, tol_abs)
         elif rep in ("lowrank+working-set", "working-set"):
-            res, extra = self._solve_working_set(Z, source, target, target_mass, exact,
+            res, extra = self._solve_working_set(Z, source, target, target_mass, exact, fac,
                                                  base_mass, cap, ridge, tol_abs, max_iter, rep,
                                                  qp_rng)
             info.update(extra)
@@ -319,29 +325,41 @@ class _KernelIPM(BalancingIPM):
             return "dense"
         return "lowrank+working-set" if self.has_factor else "working-set"
 
-    def _solve_lowrank(self, Z, source, target, target_mass, cap, ridge, tol_abs, max_iter,
-                       factor_tol, init=None):
-        """Interior point on ``A A' + diag(e)`` from a pivoted-Cholesky factor of both samples."""
-        union, inv = np.unique(np.concatenate([source, target]), return_inverse=True)
-        s_pos, t_pos = inv[: source.size], inv[source.size:]
+    def _factorize(self, Z, source, target, target_mass, factor_tol, init=None):
+        """Pivoted-Cholesky factor of the kernel on both samples, with what it misses."""
+        if init is not None:
+            source, target = init["source"], init["target"]
+            union, s_pos, t_pos = init["union"], init["s_pos"], init["t_pos"]
+            previous = (init["L"], init["pivots"], init["e"])
+        else:
+            union, inv = np.unique(np.concatenate([source, target]), return_inverse=True)
+            s_pos, t_pos = inv[: source.size], inv[source.size:]
+            previous = None
         n_u = union.size
         max_rank = int(min(n_u, 3000, max(MEMORY_BUDGET // (4 * 8 * n_u), 50)))
-        fac = self.factor(Z[union], factor_tol, max_rank, init=init)
-        L, _, e = fac
-        A = L[s_pos]
+        L, pivots, e = self.factor(Z[union], factor_tol, max_rank, init=previous)
         t_full = np.zeros(n_u)
         np.add.at(t_full, t_pos, target_mass)
-        mu = L.T @ t_full
-        # K ~= L L' + diag(e) on the union of both samples (e = what L misses).
-        b_lr = A @ mu + e[s_pos] * t_full[s_pos]
-        op = _qp.LowRankOperator(A, e[s_pos], ridge)
-        res = _qp.interior_point(op, b_lr, cap=cap, tol=tol_abs, max_iter=max_iter or 200)
-        res["rank"] = L.shape[1]
-        res["factor_max_rank"] = max_rank
-        return res, fac
+        return {"L": L, "pivots": pivots, "e": e, "union": union, "s_pos": s_pos,
+                "t_pos": t_pos, "t_full": t_full, "source": source, "target": target,
+                "max_rank": max_rank, "tol": factor_tol}
 
-    def _solve_working_set(self, Z, source, target, target_mass, exact, base_mass, cap, ridge,
-                           tol_abs, max_iter, rep, qp_rng):
+    def _solve_lowrank(self, fac, cap, ridge, tol_abs, max_iter):
+        """Interior point on ``K ~= L L' + diag(e)`` (``e`` what the factor ``L`` misses)."""
+        L, e, s_pos, t_full = fac["L"], fac["e"], fac["s_pos"], fac["t_full"]
+        # Fortran order: the Woodbury solves form A' H^-1 A with a BLAS syrk.
+        A = np.asfortranarray(L[s_pos])
+        b_lr = A @ (L.T @ t_full) + e[s_pos] * t_full[s_pos]
+        op = _qp.LowRankOperator(A, e[s_pos], ridge)
+        # A tighter tolerance than the user's: the exact certificate adds the
+        # factor's error to this problem's own gap.
+        res = _qp.interior_point(op, b_lr, cap=cap, tol=0.1 * tol_abs, max_iter=max_iter or 200)
+        res["rank"] = L.shape[1]
+        res["factor_max_rank"] = fac["max_rank"]
+        return res
+
+    def _solve_working_set(self, Z, source, target, target_mass, exact, fac, base_mass, cap,
+                           ridge, tol_abs, max_iter, rep, qp_rng):
         """Large problems: a low-rank solve, exact working sets, exact certificates.
 
         1. With a factor (``"mmd"``): solve the problem on ``A A' + diag(e)``.
@@ -357,11 +375,8 @@ class _KernelIPM(BalancingIPM):
         """
         n_s = source.size
         extra = {}
-        fac = None
-        factor_tol = 1e-8
-        if rep == "lowrank+working-set":
-            lr, fac = self._solve_lowrank(Z, source, target, target_mass, cap, ridge, tol_abs,
-                                          max_iter, factor_tol)
+        if fac is not None:
+            lr = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter)
             x0 = lr.x
         else:
             lr, x0 = None, base_mass
@@ -395,9 +410,8 @@ class _KernelIPM(BalancingIPM):
             self._certify_exact(lr, exact, cap, tol_abs)
             if lr.converged or lr.rank >= lr.factor_max_rank:
                 break
-            factor_tol *= 1e-2
-            lr, fac = self._solve_lowrank(Z, source, target, target_mass, cap, ridge, tol_abs,
-                                          max_iter, factor_tol, init=fac)
+            fac = self._factorize(Z, source, target, target_mass, fac["tol"] * 1e-2, init=fac)
+            lr = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter)
         else:
             self._certify_exact(lr, exact, cap, tol_abs)
         extra["rank"] = lr.rank
@@ -460,15 +474,30 @@ class _KernelIPM(BalancingIPM):
         }
 
 
+def _lowrank_objective(fac, m):
+    """``v' (L L' + diag(e)) v`` with ``v`` = source masses minus target masses."""
+    v = -fac["t_full"].copy()
+    np.add.at(v, fac["s_pos"], m)
+    u = fac["L"].T @ v
+    return float(u @ u + fac["e"] @ (v * v))
+
+
 class _ExactKernelQP:
     """Exact kernel products for one arm's QP (``b`` computed exactly)."""
 
     def __init__(self, ipm, Xs, b, ridge):
         self.ipm, self.Xs, self.b, self.ridge = ipm, Xs, b, ridge
+        self._cache = (None, None)
 
     def kernel_product(self, x):
+        """``K x`` over the support of ``x`` (the last product is cached: O(n |support|))."""
+        last_x, last_Kx = self._cache
+        if last_x is not None and last_x.shape == x.shape and np.array_equal(last_x, x):
+            return last_Kx
         support = np.flatnonzero(x)
-        return self.ipm.matvec(self.Xs, self.Xs[support], x[support])
+        Kx = self.ipm.matvec(self.Xs, self.Xs[support], x[support])
+        self._cache = (x.copy(), Kx)
+        return Kx
 
     def full_half_gradient_plus_b(self, x):
         """``(K + diag(ridge)) x`` for all units."""

@@ -288,9 +288,10 @@ class _KernelIPM(BalancingIPM):
                                        max_iter=max_iter, solver=solver, x0=base_mass,
                                        rng=qp_rng)
         elif rep == "lowrank":
-            res = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter)
+            res = self._refine_lowrank(Z, target_mass, exact, fac,
+                                       self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter),
+                                       cap, ridge, tol_abs, max_iter)
             info["rank"] = res.rank
-            self._certify_exact(res, exact, cap, tol_abs)
         elif rep in ("lowrank+working-set", "working-set"):
             res, extra = self._solve_working_set(Z, source, target, target_mass, exact, fac,
                                                  base_mass, cap, ridge, tol_abs, max_iter, rep,
@@ -406,16 +407,20 @@ class _KernelIPM(BalancingIPM):
                             max_iter=max_iter or 20000, rng=qp_rng)
             return res, extra
         extra["representation"] = "lowrank"
+        lr = self._refine_lowrank(Z, target_mass, exact, fac, lr, cap, ridge, tol_abs, max_iter)
+        extra["rank"] = lr.rank
+        return lr, extra
+
+    def _refine_lowrank(self, Z, target_mass, exact, fac, lr, cap, ridge, tol_abs, max_iter):
+        """Certify a low-rank answer exactly; refine the factor (up to 3 times) until it passes."""
         for _ in range(3):
             self._certify_exact(lr, exact, cap, tol_abs)
             if lr.converged or lr.rank >= lr.factor_max_rank:
-                break
-            fac = self._factorize(Z, source, target, target_mass, fac["tol"] * 1e-2, init=fac)
+                return lr
+            fac = self._factorize(Z, None, None, target_mass, fac["tol"] * 1e-2, init=fac)
             lr = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter)
-        else:
-            self._certify_exact(lr, exact, cap, tol_abs)
-        extra["rank"] = lr.rank
-        return lr, extra
+        self._certify_exact(lr, exact, cap, tol_abs)
+        return lr
 
     @staticmethod
     def _certify_exact(res, exact, cap, tol_abs):
@@ -888,24 +893,41 @@ class IPMBalancer(BaseBalancer):
 
     def _solve_arm(self, prepared, name, source, target, sample_weight, rng):
         Z, ipm = prepared
-        s_src, s_tgt = sample_weight[source], sample_weight[target]
+        # Units with identical covariates are one point of the weighted
+        # distribution: solve over distinct rows (their sample weights added) and
+        # share each point's mass in proportion to the sample weights. This makes
+        # the weights unique where the objective only sees their sum, and integer
+        # sample weights identical to repeated rows.
+        _, first, group = np.unique(Z[source], axis=0, return_index=True, return_inverse=True)
+        group = group.ravel()
+        reps = source[first]
+        s_rows = sample_weight[source]
+        s_grp = np.bincount(group, weights=s_rows)
+        s_tgt = sample_weight[target]
         total_target = s_tgt.sum()
-        base_mass = s_src / s_src.sum()
+        base_mass = s_grp / s_grp.sum()
         target_mass = s_tgt / total_target
         cap = None
         if self.max_weight is not None:
-            cap = s_src * self.max_weight / total_target
+            cap = s_grp * self.max_weight / total_target
             if cap.sum() < 1.0 - 1e-12:
                 raise ValueError(
                     f"max_weight={self.max_weight:g} is infeasible: the {name} arm's weights "
                     f"must sum to {total_target:g}, which needs max_weight >= "
-                    f"{total_target / s_src.sum():.4g}."
+                    f"{total_target / s_grp.sum():.4g}."
                 )
-        ridge = self.l2_penalty / s_src
+        ridge = self.l2_penalty / s_grp
         if self.ipm == "moments" and self.weight_model == "linear":
-            return self._entropy_balance(Z, source, target, base_mass, target_mass)
-        return ipm.solve(Z, source, target, target_mass, base_mass=base_mass, cap=cap,
-                         ridge=ridge, rng=rng)
+            masses, info = self._entropy_balance(Z, reps, target, base_mass, target_mass)
+        else:
+            masses, info = ipm.solve(Z, reps, target, target_mass, base_mass=base_mass, cap=cap,
+                                     ridge=ridge, rng=rng)
+        masses = np.asarray(masses, dtype=float)
+        if masses.shape != (reps.size,) or not np.all(np.isfinite(masses)) or np.any(masses < 0):
+            raise RuntimeError(f"ipm={self.ipm!r} returned invalid masses for the {name} arm.")
+        if reps.size < source.size:
+            info = dict(info, distinct_units=int(reps.size))
+        return masses[group] * s_rows / s_grp[group], info
 
     def _after_weights(self, prepared, X, treated, sample_weight, weights, infos):
         if self._in_bootstrap:

@@ -474,12 +474,14 @@ def interior_point(op, b, *, cap=None, tol=1e-10, max_iter=100):
     nu = float(np.min(grad)) - scale
     z = np.full(n, scale)
     s = np.full(n, scale) if has_cap else None
+    # The slack of the upper bound is a variable of its own: recomputing it as
+    # u - x would round to zero for units close to their cap.
+    w = u - x if has_cap else None
     n_comp = 2 * n if has_cap else n
     converged = False
     best = None
     it = 0
     for it in range(1, max_iter + 1):
-        w = u - x if has_cap else None
         rd = Qx - b - nu - z + (s if has_cap else 0.0)
         rp = float(x.sum() - 1.0)
         comp = float(x @ z + (w @ s if has_cap else 0.0))
@@ -532,6 +534,7 @@ def interior_point(op, b, *, cap=None, tol=1e-10, max_iter=100):
         nu = nu + a * dnu
         if has_cap:
             s = s + a * ds
+            w = w - a * dx
         Qx = op.matvec(x)
     if not converged:
         res = _certify(op, b, x, cap)

@@ -20,7 +20,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._kernels import n_threads_from_jobs
 from ..utils import check_binary_treatment, check_group_sizes, check_sample_weight
@@ -185,7 +185,7 @@ class BaseBalancer(BaseEstimator):
         rng = check_random_state(self.random_state)
         # BLAS threads follow n_jobs: multithreaded BLAS on small factorisations
         # is slower, and catastrophically so when processes share the cores.
-        with threadpool_limits(limits=n_threads_from_jobs(self.n_jobs), user_api="blas"):
+        with _blas_threads(n_threads_from_jobs(self.n_jobs)):
             weights, info = self._fit_weights(X, treated, sample_weight, rng)
         if not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise RuntimeError("internal error: balancing weights are not finite and non-negative.")
@@ -359,6 +359,16 @@ class _BootstrapEffect:
             est.estimand, self.augment,
         )
         return effect
+
+
+_CONTROLLER = []
+
+
+def _blas_threads(n_threads):
+    """Context limiting BLAS to ``n_threads`` (the library scan is done once per process)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n_threads, user_api="blas")
 
 
 def _default_pos_label(treatment, pos_label):

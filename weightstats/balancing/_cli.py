@@ -197,11 +197,15 @@ def run(args):
 
 def _solver_line(estimator):
     info = estimator.solver_info_
-    arms = [info] if "arm" in info else [dict(info[a], arm=a) for a in ("treated", "control")]
+    if isinstance(info.get("treated"), dict):
+        arms = [dict(info[a], arm=a) for a in ("treated", "control")]
+    else:
+        arms = [dict(info, arm=info.get("arm", "propensity model"))]
     parts = []
     for a in arms:
         status = "converged" if a.get("converged", True) else "NOT converged"
-        bits = [f"{a.get('arm')} arm: {a.get('solver', type(estimator).__name__)}"]
+        label = a["arm"] if a["arm"] == "propensity model" else f"{a['arm']} arm"
+        bits = [f"{label}: {a.get('solver', type(estimator).__name__)}"]
         if a.get("representation"):
             rep = a["representation"]
             if a.get("rank"):

@@ -988,8 +988,8 @@ class IPMBalancer(BaseBalancer):
 
     def _summary_info(self):
         info = {"IPM before / after": f"{self.ipm_before_:.4g} / {self.ipm_after_:.4g}"}
-        arms = ([self.solver_info_] if "arm" in self.solver_info_
-                else [self.solver_info_[a] for a in ("treated", "control")])
+        info = self.solver_info_
+        arms = [info] if "arm" in info else [info[a] for a in ("treated", "control")]
         info["solver"] = "; ".join(
             f"{a.get('solver')} [{a.get('representation')}], "
             f"{'converged' if a.get('converged') else 'NOT converged'}" for a in arms

@@ -230,6 +230,8 @@ class PropensityBalancer(BaseBalancer):
         self.estimator_ = model
         self.propensity_ = e
         info = {
+            "solver": ("logistic regression (maximum likelihood, IRLS)" if self.estimator is None
+                       else f"{type(model).__name__} propensity model"),
             "n_clipped": n_clipped,
             "propensity_min": float(e.min()),
             "propensity_max": float(e.max()),

@@ -36,8 +36,8 @@ def test_kang_schafer_rmse_mmd_beats_entropy_beats_logistic_ipw():
 def test_bootstrap_intervals_cover_on_a_correctly_specified_design():
     """Entropy balancing on Kang-Schafer with the true covariates Z (n = 300).
 
-    120 replications of a 100-resample bootstrap (~35 s). With 120
-    replications the Monte Carlo standard error of a 95% coverage is 0.02:
+    100 replications of a 100-resample bootstrap (~20 s). With 100
+    replications the Monte Carlo standard error of a 95% coverage is 0.022:
     we require the bootstrap Wald interval to cover in [0.88, 0.99], the
     percentile interval in [0.85, 0.99], and the mean bootstrap standard error
     to be within 20% of the standard deviation of the estimates. The sandwich
@@ -45,7 +45,7 @@ def test_bootstrap_intervals_cover_on_a_correctly_specified_design():
     """
     wald = percentile = sandwich = 0
     effects, ses = [], []
-    reps = 120
+    reps = 100
     for rep in range(reps):
         ks = make_kang_schafer(300, misspecified=False, random_state=1000 + rep)
         eb = EntropyBalancer(random_state=rep).fit(ks.data, ks.treatment)

@@ -37,7 +37,26 @@ __all__ = ["BaseBalancer", "OverlapWarning", "arms_for_estimand", "standardize_c
 
 
 class OverlapWarning(UserWarning):
-    """The groups barely overlap: balance stays poor or rests on very few units."""
+    """The groups barely overlap: balance stays poor or rests on very few units.
+
+    Raised by :class:`~weightstats.balancing.IPMBalancer` when a covariate
+    separates the groups completely or weighting removes less than half of the
+    imbalance; the message gives the IPM before and after weighting and the
+    effective sample sizes. Effect estimates then extrapolate.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from weightstats.balancing import IPMBalancer, OverlapWarning
+    >>> X = np.r_[np.zeros((5, 1)), np.ones((5, 1)) * 10] + np.arange(10)[:, None] / 10
+    >>> t = np.r_[np.zeros(5), np.ones(5)]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = IPMBalancer().fit(X, t)
+    >>> any(issubclass(w.category, OverlapWarning) for w in caught)
+    True
+    """
 
 
 def arms_for_estimand(treated, estimand):
@@ -353,11 +372,12 @@ class _BootstrapEffect:
     def __call__(self, idx):
         est = clone(self.balancer)
         est._in_bootstrap = True
-        est.fit(self.X[idx], self.treated[idx].astype(np.int64), sample_weight=self.s[idx])
-        effect, _, _, _ = _effect_and_influence(
-            self.y[idx], self.X[idx], self.treated[idx], est.weights_, self.s[idx],
-            est.estimand, self.augment,
-        )
+        X, treated, s = self.X[idx], self.treated[idx], self.s[idx]
+        # The data were validated by the original fit: go straight to the weights.
+        with _blas_threads(1):
+            weights, _ = est._fit_weights(X, treated, s, check_random_state(est.random_state))
+        effect, _, _, _ = _effect_and_influence(self.y[idx], X, treated, weights, s,
+                                                est.estimand, self.augment)
         return effect
 
 

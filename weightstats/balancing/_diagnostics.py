@@ -133,7 +133,7 @@ def balance_table(X, treatment, weights=None, *, estimand="ATT", sample_weight=N
     >>> table = balance_table(X, t, weights=[1, 1, 1, 1, 1, 1])
     >>> table[["smd_before", "ks_before"]].round(3)
         smd_before  ks_before
-    x0       1.091      0.667
+    x0         1.0      0.667
     >>> table.attrs["ess"]["after"]
     {'treated': 3.0, 'control': 3.0}
     """

@@ -88,7 +88,7 @@ class EffectResults(EstimateResults):
     >>> res.effect, res.se
     (1500.0, 600.0)
     >>> res.conf_int(0.05).round(1)
-    array([ 324. , 2676. ])
+    array([ 324., 2676.])
     >>> res.summary_frame().round(2).loc["ATT", ["estimate", "se", "pvalue"]].tolist()
     [1500.0, 600.0, 0.01]
     """
@@ -282,7 +282,7 @@ def weighted_effect(y, treatment, weights, *, estimand="ATT", X=None, augment=No
     >>> t = np.array([0, 0, 0, 1, 1, 1])
     >>> res = weighted_effect(y, t, weights=np.ones(6))
     >>> res.effect, round(res.se, 4)
-    (4.0, 0.9428)
+    (4.0, 0.6667)
     """
     y, treated, w, s, X = _check_effect_inputs(
         y, treatment, weights, X, sample_weight, estimand, augment, pos_label

@@ -212,7 +212,7 @@ class EntropyBalancer(BaseBalancer):
     >>> bool((table["smd_after"].abs() < 1e-6).all())
     True
     >>> round(eb.estimate_effect(data.target).effect)
-    1474
+    1271
     """
 
     _parameter_constraints = {

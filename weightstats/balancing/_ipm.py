@@ -194,10 +194,14 @@ class BalancingIPM:
         ----------
         Z : ndarray of shape (n_samples, n_features)
             Standardised covariates of all rows.
-        source, target : ndarray of int
-            Row indices of the two samples.
-        source_mass, target_mass : ndarray
-            Their probability masses.
+        source : ndarray of int
+            Row indices of the first sample.
+        source_mass : ndarray
+            Its probability masses.
+        target : ndarray of int
+            Row indices of the second sample.
+        target_mass : ndarray
+            Its probability masses.
 
         Returns
         -------

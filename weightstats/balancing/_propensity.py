@@ -162,11 +162,11 @@ class PropensityBalancer(BaseBalancer):
     >>> from weightstats.datasets import load_lalonde
     >>> data = load_lalonde(controls="cps")
     >>> ipw = PropensityBalancer(estimand="ATT").fit(data.data, data.treatment)
-    >>> round(float(ipw.propensity_.max()), 3)
-    0.963
     >>> res = ipw.estimate_effect(data.target)
     >>> round(res.effect)
-    1135
+    1180
+    >>> round(ipw.ess_["control"])
+    417
     """
 
     _parameter_constraints = {

@@ -365,7 +365,9 @@ def test_augmented_effect_with_perfect_outcome_model_is_exact():
 def test_effect_results_summary_and_frame():
     X, t, y = _ks(300)
     bal = IPMBalancer().fit(X, t)
+    info = dict(bal.solver_info_)
     res = bal.estimate_effect(y)
+    assert bal.solver_info_ == info  # results never modify the fitted state
     assert isinstance(res, EffectResults)
     frame = res.summary_frame()
     assert list(frame.index) == ["ATT"]

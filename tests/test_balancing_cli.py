@@ -62,6 +62,7 @@ def test_csv_run_prints_effect_balance_and_solver(ks_csv, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra", [["--method", "ipm", "--ipm", "energy"],
+                                   ["--l2-penalty", "1e-5", "--max-weight", "5"],
                                    ["--method", "propensity", "--estimand", "ATE"],
                                    ["--se", "bootstrap", "--n-bootstrap", "20", "--method",
                                     "entropy", "--augment", "ols"]])

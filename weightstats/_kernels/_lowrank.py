@@ -17,9 +17,20 @@ import numbers
 
 import numpy as np
 
-from ._pairwise import kernel_matrix
+from ._pairwise import _check_positive
 
 __all__ = ["pivoted_cholesky"]
+
+
+def _kernel_column(X, x, kernel, bandwidth, scale, metric):
+    """One kernel column, from direct differences as in :func:`kernel_matrix` (no
+    ``|x|^2 + |y|^2 - 2 x.y`` cancellation), vectorised: r columns cost O(n r d)."""
+    diff = X - x
+    if kernel == "gaussian":
+        return np.exp(-np.einsum("ij,ij->i", diff, diff) / (2.0 * bandwidth**2))
+    if metric == "manhattan":
+        return np.exp(-scale * np.abs(diff).sum(axis=1))
+    return np.exp(-scale * np.sqrt(np.einsum("ij,ij->i", diff, diff)))
 
 
 def pivoted_cholesky(X, *, kernel="gaussian", bandwidth=1.0, scale=1.0, metric="euclidean",
@@ -43,7 +54,8 @@ def pivoted_cholesky(X, *, kernel="gaussian", bandwidth=1.0, scale=1.0, metric="
     max_rank : int, default=None
         Stop after this many columns (``None``: ``n_samples``).
     n_jobs : int, default=None
-        Threads for the kernel columns.
+        Accepted for a uniform signature; the columns are cheap vectorised
+        NumPy and the updates BLAS.
     init : tuple, default=None
         A previous result ``(L, pivots, residual)`` for the same points and
         kernel, to continue to a tighter ``tol`` (the first columns of a
@@ -73,6 +85,10 @@ def pivoted_cholesky(X, *, kernel="gaussian", bandwidth=1.0, scale=1.0, metric="
     """
     if kernel not in ("gaussian", "laplacian"):
         raise ValueError(f"kernel must be 'gaussian' or 'laplacian'; got {kernel!r}.")
+    if metric not in ("euclidean", "manhattan") or (kernel == "gaussian" and metric != "euclidean"):
+        raise ValueError(f"metric must be 'euclidean' (or 'manhattan' for laplacian); got {metric!r}.")
+    _check_positive(bandwidth if kernel == "gaussian" else scale,
+                    "bandwidth" if kernel == "gaussian" else "scale")
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = X.shape[0]
     if max_rank is None:
@@ -102,8 +118,7 @@ def pivoted_cholesky(X, *, kernel="gaussian", bandwidth=1.0, scale=1.0, metric="
         pivot_value = residual[i]
         if pivot_value <= 0.0:
             break
-        col = kernel_matrix(X, X[i : i + 1], kernel=kernel, bandwidth=bandwidth, scale=scale,
-                            metric=metric, n_jobs=n_jobs)[:, 0]
+        col = _kernel_column(X, X[i], kernel, bandwidth, scale, metric)
         if k:
             col -= L[:, :k] @ L[i, :k]
         col /= np.sqrt(pivot_value)

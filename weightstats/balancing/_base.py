@@ -10,6 +10,7 @@ reweighted keep weight 1.
 """
 
 import numbers
+import textwrap
 import warnings
 
 import numpy as np
@@ -23,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from .._kernels import n_threads_from_jobs
-from ..utils import check_binary_treatment, check_group_sizes, check_sample_weight
+from ..utils import check_binary_treatment, check_group_sizes, check_sample_weight, fill_doc
 from ._diagnostics import _kish, balance_table
 from ._effects import (
     EffectResults,
@@ -34,6 +35,38 @@ from ._effects import (
 )
 
 __all__ = ["BaseBalancer", "OverlapWarning", "arms_for_estimand", "standardize_columns"]
+
+
+# Docstring fragments shared by the balancers (see ``fill_balancer_doc``).
+_BALANCER_DOCS = {
+    "pos_label": """pos_label : object, default=None
+    Label of the treated group when the treatment labels are not 0/1 or
+    False/True (two numbers: the larger is treated).""",
+    "fitted_attributes": """weights_ : ndarray of shape (n_samples,)
+    One weight per row. In each reweighted arm the weights are non-negative
+    and ``sum(sample_weight * weights_)`` over the arm equals the target's
+    total sample weight; units not reweighted get 1.
+treated_ : ndarray of bool of shape (n_samples,)
+    Which rows were treated.
+classes_ : ndarray of shape (2,)
+    ``[control_label, treated_label]``.
+ess_ : dict
+    Kish effective sample size of each group after weighting.""",
+}
+
+
+def fill_balancer_doc(cls):
+    """``fill_doc`` plus the balancer fragments (``{pos_label}``, ``{fitted_attributes}``)."""
+    lines = []
+    for line in (cls.__doc__ or "").splitlines():
+        key = line.strip()[1:-1]
+        if line.strip().startswith("{") and line.strip().endswith("}") and key in _BALANCER_DOCS:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(textwrap.indent(_BALANCER_DOCS[key], indent))
+        else:
+            lines.append(line)
+    cls.__doc__ = "\n".join(lines)
+    return fill_doc(cls)
 
 
 class OverlapWarning(UserWarning):

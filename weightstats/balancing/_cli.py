@@ -47,6 +47,9 @@ def register(subparsers):
                              "(default 10, or 'median')")
     parser.add_argument("--max-weight", type=float, default=None,
                         help="upper bound on each unit's weight (--method ipm)")
+    parser.add_argument("--l2-penalty", type=float, default=0.0,
+                        help="add this / ESS to the IPM objective: more stable weights for a "
+                             "little less balance (--method ipm; default 0)")
     parser.add_argument("--se", choices=["sandwich", "bootstrap"], default="sandwich",
                         help="sandwich (weights treated as fixed; default) or bootstrap "
                              "(weights re-estimated on each resample)")
@@ -136,7 +139,8 @@ def _estimator(args, pos_label):
             bandwidth = float(args.bandwidth)
         except ValueError:
             raise CLIError(f"--bandwidth must be a number or 'median'; got {args.bandwidth!r}.")
-    return IPMBalancer(ipm=args.ipm, bandwidth=bandwidth, max_weight=args.max_weight, **common)
+    return IPMBalancer(ipm=args.ipm, bandwidth=bandwidth, max_weight=args.max_weight,
+                       l2_penalty=args.l2_penalty, **common)
 
 
 def run(args):

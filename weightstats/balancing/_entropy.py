@@ -21,8 +21,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ..utils import fill_doc
-from ._base import BaseBalancer, standardize_columns
+from ._base import BaseBalancer, fill_balancer_doc, standardize_columns
 
 __all__ = ["EntropyBalancer", "entropy_balance"]
 
@@ -146,7 +145,7 @@ def moment_features(X, moments):
     return np.hstack([X**p for p in range(1, moments + 1)])
 
 
-@fill_doc
+@fill_balancer_doc
 class EntropyBalancer(BaseBalancer):
     """Entropy balancing: exact mean (and variance, ...) balance by exponential tilting.
 
@@ -166,9 +165,7 @@ class EntropyBalancer(BaseBalancer):
         controls, ATE each arm to the pooled sample (two problems).
     moments : int, default=1
         Highest power of each (standardised) covariate to balance.
-    pos_label : object, default=None
-        Label of the treated group when the treatment labels are not
-        0/1 or False/True.
+    {pos_label}
     tol : float, default=1e-8
         Largest acceptable absolute imbalance of a balance function, in
         standard deviations.
@@ -180,16 +177,7 @@ class EntropyBalancer(BaseBalancer):
 
     Attributes
     ----------
-    weights_ : ndarray of shape (n_samples,)
-        One weight per row. In each reweighted arm the weights are
-        non-negative and ``sum(sample_weight * weights_)`` over the arm equals
-        the target's total sample weight; units not reweighted get 1.
-    treated_ : ndarray of bool of shape (n_samples,)
-        Which rows were treated.
-    classes_ : ndarray of shape (2,)
-        ``[control_label, treated_label]``.
-    ess_ : dict
-        Kish effective sample size of each group after weighting.
+    {fitted_attributes}
     solver_info_ : dict
         Per reweighted arm: ``converged``, ``iterations``,
         ``max_imbalance`` and the dual coefficients ``coef``.

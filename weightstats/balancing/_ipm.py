@@ -36,9 +36,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._kernels import kernel_matrix, kernel_matvec, pairwise_distances
 from .._kernels._lowrank import pivoted_cholesky
-from ..utils import fill_doc
 from . import _qp
-from ._base import BaseBalancer, OverlapWarning, standardize_columns
+from ._base import BaseBalancer, OverlapWarning, fill_balancer_doc, standardize_columns
 from ._entropy import entropy_balance
 
 __all__ = ["BalancingIPM", "IPMBalancer", "available_ipms", "register_ipm"]
@@ -255,18 +254,20 @@ class _KernelIPM(BalancingIPM):
             info["time"] = time.perf_counter() - start
             return masses, info
         rep = bal.representation
+        fac = None
         if rep == "auto":
-            rep = self._auto_representation(n_s)
+            rep, fac = self._auto_representation(Z, source, target, target_mass)
+        elif rep == "lowrank":
+            fac = self._factorize(Z, source, target, target_mass, 1e-10)
         exact = _ExactKernelQP(self, Xs, b, ridge)
         # The objective at the starting (sample-weighted uniform) masses sets
         # the scale of the tolerance. With a factor it costs O(n r) instead of
         # O(n^2), within (sum_i |v_i| sqrt(e_i))^2 of the exact value.
-        fac = None
-        if rep in ("lowrank", "lowrank+working-set"):
-            fac = self._factorize(Z, source, target, target_mass,
-                                  1e-10 if rep == "lowrank" else 1e-9)
+        if fac is not None:
             f0 = _lowrank_objective(fac, base_mass)
         else:
+            if rep == "dense":
+                exact.dense = _qp.DenseOperator(self.block(Xs, Xs), ridge)
             f0 = exact.objective_part(base_mass) + c
         info = {"representation": rep, "initial_objective": max(f0, 0.0)}
         if f0 <= 1e-300:
@@ -283,7 +284,7 @@ class _KernelIPM(BalancingIPM):
                     f"({n_s * n_s * 8 / 2**30:.1f} GiB); 'auto' would avoid it.",
                     UserWarning, stacklevel=5,
                 )
-            op = _qp.DenseOperator(self.block(Xs, Xs), ridge)
+            op = exact.dense
             res = _qp.solve_simplex_qp(op, b, cap=cap, tol=tol_abs, max_iter=max_iter,
                                        solver=bal.solver, x0=base_mass, rng=qp_rng)
         elif rep == "matrix_free":
@@ -325,12 +326,25 @@ class _KernelIPM(BalancingIPM):
                 info[key] = res[key]
         return x, info
 
-    def _auto_representation(self, n_s):
-        if n_s <= _qp.DENSE_IPM_MAX:
-            return "dense"
-        return "lowrank+working-set" if self.has_factor else "working-set"
+    def _auto_representation(self, Z, source, target, target_mass):
+        """Choose how to hold the kernel; returns the choice and the factor, if any.
 
-    def _factorize(self, Z, source, target, target_mass, factor_tol, init=None):
+        Up to 2500 reweighted units the dense Gram matrix (its Cholesky steps
+        cost about as much as Woodbury steps on a factor of the rank wide
+        Gaussian kernels need there). Larger problems: a pivoted-Cholesky factor
+        screens for a working set (or solves, when the support is large).
+        """
+        if source.size <= _qp.DENSE_IPM_MAX:
+            return "dense", None
+        if not self.has_factor:
+            return "working-set", None
+        return "lowrank+working-set", self._factorize(Z, source, target, target_mass, 1e-9)
+
+    @staticmethod
+    def _max_rank(n_u):
+        return int(min(n_u, 3000, max(MEMORY_BUDGET // (4 * 8 * n_u), 50)))
+
+    def _factorize(self, Z, source, target, target_mass, factor_tol, init=None, max_rank=None):
         """Pivoted-Cholesky factor of the kernel on both samples, with what it misses."""
         if init is not None:
             source, target = init["source"], init["target"]
@@ -341,7 +355,8 @@ class _KernelIPM(BalancingIPM):
             s_pos, t_pos = inv[: source.size], inv[source.size:]
             previous = None
         n_u = union.size
-        max_rank = int(min(n_u, 3000, max(MEMORY_BUDGET // (4 * 8 * n_u), 50)))
+        if max_rank is None:
+            max_rank = self._max_rank(n_u) if init is None else init["max_rank"]
         L, pivots, e = self.factor(Z[union], factor_tol, max_rank, init=previous)
         t_full = np.zeros(n_u)
         np.add.at(t_full, t_pos, target_mass)
@@ -497,6 +512,7 @@ class _ExactKernelQP:
     def __init__(self, ipm, Xs, b, ridge):
         self.ipm, self.Xs, self.b, self.ridge = ipm, Xs, b, ridge
         self._cache = (None, None)
+        self.dense = None  # the Gram matrix, when the dense representation holds it
 
     def kernel_product(self, x):
         """``K x`` over the support of ``x`` (the last product is cached: O(n |support|))."""
@@ -504,7 +520,10 @@ class _ExactKernelQP:
         if last_x is not None and last_x.shape == x.shape and np.array_equal(last_x, x):
             return last_Kx
         support = np.flatnonzero(x)
-        Kx = self.ipm.matvec(self.Xs, self.Xs[support], x[support])
+        if self.dense is not None:
+            Kx = self.dense.Q[:, support] @ x[support]
+        else:
+            Kx = self.ipm.matvec(self.Xs, self.Xs[support], x[support])
         self._cache = (x.copy(), Kx)
         return Kx
 
@@ -603,8 +622,8 @@ class MomentsIPM(_KernelIPM):
         # Exact: the kernel has rank d.
         return np.asfortranarray(X), np.arange(0), np.zeros(X.shape[0])
 
-    def _auto_representation(self, n_s):
-        return "lowrank"
+    def _auto_representation(self, Z, source, target, target_mass):
+        return "lowrank", self._factorize(Z, source, target, target_mass, 0.0)
 
     @staticmethod
     def _certify_exact(res, exact, cap, tol_abs):
@@ -708,7 +727,7 @@ register_ipm("moments", MomentsIPM)
 register_ipm("sigmoid", SigmoidIPM)
 
 
-@fill_doc
+@fill_balancer_doc
 class IPMBalancer(BaseBalancer):
     """Balancing weights that minimise an integral probability metric (CBIPM).
 
@@ -777,19 +796,14 @@ class IPMBalancer(BaseBalancer):
     ipm_params : dict, default=None
         Extra parameters of the discriminator class, e.g.
         ``{"n_units": 100}`` for ``"sigmoid"``.
-    pos_label : object, default=None
-        Label of the treated group when the labels are not 0/1 or
-        False/True.
+    {pos_label}
     {n_jobs}
     {random_state}
     {verbose}
 
     Attributes
     ----------
-    weights_ : ndarray of shape (n_samples,)
-        One weight per row. In each reweighted arm the weights are
-        non-negative and ``sum(sample_weight * weights_)`` over the arm equals
-        the target's total sample weight; units not reweighted get 1.
+    {fitted_attributes}
     ipm_before_ : float
         The IPM between the treated and control groups without weighting.
     ipm_after_ : float
@@ -802,12 +816,6 @@ class IPMBalancer(BaseBalancer):
         ``"lowrank+working-set"``, ...), ``solver``, ``iterations``,
         ``converged``, ``objective`` (the arm's IPM^2), ``gap`` (Frank-Wolfe
         duality gap), ``relative_gap``, ``kkt_residual`` and ``time``.
-    treated_ : ndarray of bool of shape (n_samples,)
-        Which rows were treated.
-    classes_ : ndarray of shape (2,)
-        ``[control_label, treated_label]``.
-    ess_ : dict
-        Kish effective sample size of each group after weighting.
     {n_features_in_}
     {feature_names_in_}
 
@@ -992,8 +1000,8 @@ class IPMBalancer(BaseBalancer):
 
     def _summary_info(self):
         info = {"IPM before / after": f"{self.ipm_before_:.4g} / {self.ipm_after_:.4g}"}
-        info = self.solver_info_
-        arms = [info] if "arm" in info else [info[a] for a in ("treated", "control")]
+        solver = self.solver_info_
+        arms = [solver] if "arm" in solver else [solver[a] for a in ("treated", "control")]
         info["solver"] = "; ".join(
             f"{a.get('solver')} [{a.get('representation')}], "
             f"{'converged' if a.get('converged') else 'NOT converged'}" for a in arms

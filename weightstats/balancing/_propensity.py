@@ -17,8 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils import check_sample_weight, fill_doc
-from ._base import BaseBalancer
+from ..utils import check_sample_weight
+from ._base import BaseBalancer, fill_balancer_doc
 
 __all__ = ["PropensityBalancer"]
 
@@ -98,7 +98,7 @@ def _deviance(eta, y, s):
     return 2.0 * float(s @ (np.logaddexp(0.0, eta) - y * eta))
 
 
-@fill_doc
+@fill_balancer_doc
 class PropensityBalancer(BaseBalancer):
     """Inverse probability weighting with a propensity-score model.
 
@@ -125,26 +125,18 @@ class PropensityBalancer(BaseBalancer):
     clip : float or tuple of (float, float), default=None
         Clip the propensity scores to ``[clip, 1 - clip]`` (or to
         ``[low, high]``) before weighting; ``None`` does not clip.
-    pos_label : object, default=None
-        Label of the treated group when the labels are not 0/1 or False/True.
+    {pos_label}
     {n_jobs}
     {random_state}
     {verbose}
 
     Attributes
     ----------
-    weights_ : ndarray of shape (n_samples,)
-        One weight per training row.
+    {fitted_attributes}
     propensity_ : ndarray of shape (n_samples,)
         Fitted propensity scores (after clipping).
     estimator_ : classifier
         The fitted propensity model.
-    treated_ : ndarray of bool of shape (n_samples,)
-        Which rows were treated.
-    classes_ : ndarray of shape (2,)
-        ``[control_label, treated_label]``.
-    ess_ : dict
-        Kish effective sample size of each group after weighting.
     solver_info_ : dict
         ``n_clipped`` and the range of the propensity scores.
     {n_features_in_}

@@ -139,10 +139,18 @@ class LowRankOperator:
         C[np.diag_indices_from(C)] += 1.0
         factor = linalg.cho_factor(C, lower=True, check_finite=False)
 
-        def solve(v):
-            w = hinv * v if v.ndim == 1 else hinv[:, None] * v
+        def woodbury(v):
+            w = hinv * v
             t = linalg.cho_solve(factor, self.A.T @ w, check_finite=False)
             return w - AH @ t
+
+        def solve(v):
+            # C is ill-conditioned when h is tiny (wide kernels near the optimum):
+            # two steps of iterative refinement, O(n r) each, restore the accuracy.
+            y = woodbury(v)
+            for _ in range(2):
+                y = y + woodbury(v - (self.A @ (self.A.T @ y) + h * y))
+            return y
 
         return solve
 

@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: balancing weights and the treatment effect on the LaLonde
+# data shipped with the package (NSW treated vs CPS controls).
 demo: install
-	$(BIN)/weightstats --help
+	$(BIN)/weightstats balance
 
 # The whole suite: tests, doctests and notebooks (in parallel), the kernel
 # tests once more as plain Python, then the docs with warnings as errors.

@@ -28,7 +28,11 @@ def _linear_quantiles(levels):
     return {q: QuantileRegressor(quantile=q, alpha=0.0) for q in levels}
 
 
-FAST_PARAMS = {}
+FAST_PARAMS = {
+    # balancing (issue 3): scikit-learn's check data are separated blobs, where the
+    # propensity MLE does not exist; clipping keeps the weights finite.
+    "PropensityBalancer": {"clip": 0.01},
+}
 
 FAST_PARAMS.update(
     ConvexEnsembleRegressor=dict(
@@ -57,7 +61,53 @@ FAST_PARAMS.update(
 
 FIT_DATA = {}
 
-EXPECTED_FAILED_CHECKS = {}
+# balancing (issue 3) --------------------------------------------------------------
+_TREATMENT_ARG = (
+    "fit's second argument is the binary treatment, named `treatment` because "
+    "`estimate_effect(y)` takes the outcome"
+)
+_SAMPLE_WEIGHT_BY_KEYWORD = (
+    "calls fit(X, y=...) by keyword and compares predictions, which balancers do not make; "
+    "tests/test_balancing.py checks that integer sample weights equal repeated rows"
+)
+# scikit-learn's check data are well-separated blobs or treatments computed from X[:, 0]:
+# no overlap, so exact balance is infeasible and EntropyBalancer raises by design.
+_NO_OVERLAP = (
+    "the check's data have no overlap between the two groups, where exact mean balance is "
+    "infeasible and EntropyBalancer raises ValueError by design (IPMBalancer passes it)"
+)
+_BALANCERS = ("EntropyBalancer", "IPMBalancer", "PropensityBalancer")
+
+EXPECTED_FAILED_CHECKS = {
+    name: {
+        "check_fit_score_takes_y": _TREATMENT_ARG,
+        "check_sample_weight_equivalence_on_dense_data": _SAMPLE_WEIGHT_BY_KEYWORD,
+    }
+    for name in _BALANCERS
+}
+EXPECTED_FAILED_CHECKS["EntropyBalancer"].update({
+        "check_dict_unchanged": _NO_OVERLAP,
+        "check_dont_overwrite_parameters": _NO_OVERLAP,
+        "check_dtype_object": _NO_OVERLAP,
+        "check_estimators_dtypes": _NO_OVERLAP,
+        "check_estimators_fit_returns_self": _NO_OVERLAP,
+        "check_estimators_overwrite_params": _NO_OVERLAP,
+        "check_estimators_pickle": _NO_OVERLAP,
+        "check_estimators_pickle(readonly_memmap=True)": _NO_OVERLAP,
+        "check_f_contiguous_array_estimator": _NO_OVERLAP,
+        "check_fit2d_1feature": _NO_OVERLAP,
+        "check_fit2d_predict1d": _NO_OVERLAP,
+        "check_methods_sample_order_invariance": _NO_OVERLAP,
+        "check_methods_subset_invariance": _NO_OVERLAP,
+        "check_n_features_in_after_fitting": _NO_OVERLAP,
+        "check_pipeline_consistency": _NO_OVERLAP,
+        "check_positive_only_tag_during_fit": _NO_OVERLAP,
+        "check_readonly_memmap_input": _NO_OVERLAP,
+        "check_sample_weights_not_an_array": _NO_OVERLAP,
+        "check_sample_weights_not_overwritten": _NO_OVERLAP,
+        "check_sample_weights_pandas_series": _NO_OVERLAP,
+        "check_sample_weights_shape": _NO_OVERLAP,
+})
 
 # --- ordinal (issue 5): PRESTOClassifier, PRESTOClassifierCV, ProportionalOddsClassifier ---
 FAST_PARAMS["PRESTOClassifierCV"] = {"alphas": 4, "cv": 3}

@@ -90,3 +90,9 @@ def conditional_cdf_ref(Zq, Zr, weights, bandwidths, **_):
         weights_k = np.exp(log_g - log_g.max(axis=1, keepdims=True))
         out[:, k] = (weights_k * step).sum(axis=1) / weights_k.sum(axis=1)
     return out
+def isotonic_rows_ref(values):
+    """Reference for :func:`weightstats._kernels.isotonic_rows` (scikit-learn, row by row)."""
+    from sklearn.isotonic import isotonic_regression
+
+    values = np.asarray(values, dtype=float)
+    return np.vstack([isotonic_regression(row, increasing=True) for row in values])

@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weightstats._kernels._reference import kernel_sums_ref
-from weightstats.balancing import UniformTransformerEstimator
+from weightstats.balancing import (
+    EffectResults,
+    UniformTransformerEstimator,
+    balance_table,
+    effective_sample_size,
+)
 from weightstats.balancing._uniform_maps import apply_uniform_map, fit_uniform_map
 from weightstats.balancing._uniform_transformer import auto_bandwidth
 
@@ -262,6 +267,7 @@ def test_bootstrap_runs_for_every_estimand(estimand, rng):
     ut = UT(estimand, se="bootstrap", n_bootstrap=30, random_state=1).fit(
         X, z, y, X_unlabeled=X_extra)
     assert ut.results_.bootstrap_estimates.shape == (30, 1)
+    assert ut.results_.se_method == "bootstrap"
     assert 0 < ut.se_ < 1
 
 
@@ -269,7 +275,8 @@ def test_summary_and_results(rng):
     X, z, y, _ = design(300, 1, "smooth", rng)
     ut = UT().fit(X, z, y)
     text = str(ut.summary())
-    for piece in ("Uniform transformer", "ATT", "rank", "Bandwidth", "95%]"):
+    for piece in ("Treatment effect (ATT)", "uniform transformer (rank)", "bandwidth",
+                  "ESS treated / control", "projection", "95%]"):
         assert piece in text
     frame = ut.results_.summary_frame()
     assert frame.loc["ATT", "estimate"] == ut.effect_
@@ -277,6 +284,24 @@ def test_summary_and_results(rng):
     assert lo < ut.effect_ < hi
     assert hi - lo == pytest.approx(2 * 1.6448536 * ut.se_, rel=1e-6)
     assert set(ut.arm_means_) == {"treated", "control"}
+    # The effect-results object of every balancer, with the arm means and ESS.
+    assert isinstance(ut.results_, EffectResults)
+    assert ut.results_.mean_treated == ut.arm_means_["treated"]
+    assert ut.results_.mean_control == ut.arm_means_["control"]
+    assert ut.results_.ess == ut.ess_
+
+
+def test_balance_table_uses_the_implied_weights(rng):
+    X, z, y, _ = design(600, 2, "smooth", rng)
+    frame = pd.DataFrame(X, columns=["age", "income"])
+    ut = UT(transformation="ot", random_state=0).fit(frame, z, y)
+    table = ut.balance_table()
+    same = balance_table(frame, z, ut.weights_, estimand="ATT")
+    pd.testing.assert_frame_equal(table, same)
+    assert list(table.index) == ["age", "income"]
+    # Weighting moves the controls towards the treated.
+    assert (table["smd_after"].abs() < table["smd_before"].abs()).all()
+    assert ut.ess_ == effective_sample_size(ut.weights_, z)
 
 
 def test_effect_methods_need_an_outcome(rng):
@@ -296,7 +321,7 @@ def test_unlabelled_rows_join_the_ate_target(rng):
     more = UT("ATE").fit(X, z, y, X_unlabeled=extra)
     assert more.effect_ != plain.effect_
     assert abs(more.effect_ - truth["ATE"]) < 4 * more.se_
-    assert "Unlabelled rows" in str(more.summary())
+    assert "unlabelled rows" in str(more.summary())
 
 
 # ------------------------------------------------------------ transformer API

@@ -47,7 +47,6 @@ from .._kernels._ustat import (
     reflected_kernel_diagonal,
 )
 from ..utils import (
-    EstimateResults,
     check_binary_treatment,
     check_finite_vector,
     check_group_sizes,
@@ -55,6 +54,9 @@ from ..utils import (
     fill_doc,
     progress,
 )
+from ._base import OverlapWarning
+from ._diagnostics import _kish, balance_table
+from ._effects import EffectResults
 from ._uniform_maps import (
     apply_uniform_map,
     fit_uniform_map,
@@ -187,8 +189,14 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         The estimate (only when ``y`` was given to ``fit``).
     se_ : float
         Its standard error.
-    results_ : EstimateResults
-        Estimate, standard error, tests, intervals and summary.
+    results_ : EffectResults
+        Estimate, standard error, tests, intervals and summary: the results
+        object of every balancer's ``estimate_effect``.
+    ess_ : dict
+        Kish effective sample size of each group after weighting
+        (``{"treated": ..., "control": ...}``), sample weights included.
+    treated_ : ndarray of bool of shape (n_samples,)
+        Which training rows are treated.
     arm_means_ : dict
         The two potential-outcome means behind ``effect_``: ``"treated"`` and
         ``"control"``.
@@ -207,7 +215,9 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    weightstats.utils.EstimateResults : The results object.
+    weightstats.balancing.EffectResults : The results object.
+    weightstats.balancing.balance_table : Covariate balance under ``weights_``.
+    IPMBalancer : Balancing weights by an integral probability metric.
 
     Notes
     -----
@@ -385,10 +395,17 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
                     f"{self.bandwidth_:.3g}): the groups do not overlap and the {name} arm "
                     "cannot be reweighted; its implied weights are uniform and its mean is "
                     "unadjusted.",
-                    UserWarning,
+                    OverlapWarning,
                     stacklevel=2,
                 )
         self.weights_ = self._implied_weights(setup, sw)
+        self.treated_ = treated
+        self.ess_ = {
+            "treated": _kish(sw[treated] * self.weights_[treated]),
+            "control": _kish(sw[~treated] * self.weights_[~treated]),
+        }
+        # Kept for balance_table(), as the balancers keep them.
+        self._X_fit, self._sample_weight_fit = X, sw
         if y is not None:
             self._estimate(setup, y, treated, sw, X, X_extra, rng)
         return self
@@ -475,7 +492,7 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
                     "units in some covariate (limited overlap): the transform maps them onto a "
                     "face of the cube, so their weight falls on the most extreme "
                     f"{name} units. Consider trimming the sample to the common support.",
-                    UserWarning,
+                    OverlapWarning,
                     stacklevel=3,
                 )
 
@@ -576,35 +593,33 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
         self.se_ = se
         n_t, n_c = int(np.count_nonzero(treated)), int(np.count_nonzero(~treated))
         info = {
-            "Estimand": self.estimand,
-            "Transformation": self.transformation,
-            "Kernel": self.kernel,
-            "Bandwidth": self.bandwidth_,
-            "Effective neighbours": self.effective_neighbours_,
-            "Treated / control": f"{n_t} / {n_c}",
-            "Mean (treated)": means["treated"],
-            "Mean (control)": means["control"],
+            "kernel": self.kernel,
+            "bandwidth": self.bandwidth_,
+            "effective neighbours": self.effective_neighbours_,
         }
         if X_extra is not None:
-            info["Unlabelled rows"] = X_extra.shape[0]
-        se_note = (
-            f"Standard error from {boot.shape[0]} bootstrap resamples (transform refitted)."
-            if boot is not None
-            else "Standard error: plug-in variance of the efficient influence function."
-        )
-        self.results_ = EstimateResults(
+            info["unlabelled rows"] = X_extra.shape[0]
+        notes = [
+            ("Hajek-normalised kernel U-statistic" if self.normalize
+             else "Kernel U-statistic")
+            + " after a uniformising transform (Yu & Wang, arXiv:2008.03738)."
+        ]
+        if boot is None:
+            notes.append("Standard error: plug-in variance of the efficient influence function.")
+        self.results_ = EffectResults(
             self.effect_,
             self.se_,
-            names=[self.estimand],
-            bootstrap_estimates=None if boot is None else boot[:, None],
-            title="Uniform transformer treatment effect",
+            estimand=self.estimand,
+            method=f"uniform transformer ({self.transformation})",
+            se_method="projection" if boot is None else "bootstrap",
+            mean_treated=means["treated"],
+            mean_control=means["control"],
+            n_treated=n_t,
+            n_control=n_c,
+            ess=self.ess_,
+            bootstrap_estimates=boot,
             info=info,
-            notes=[
-                se_note,
-                ("Hajek-normalised kernel U-statistic" if self.normalize
-                 else "Kernel U-statistic")
-                + " after a uniformising transform (Yu & Wang, arXiv:2008.03738).",
-            ],
+            notes=notes,
         )
 
     def _arm_regression(self, arm, y_c, h):
@@ -790,6 +805,25 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
             Printable and notebook-friendly.
         """
         return self._check_effect().summary(alpha, method=method)
+
+    def balance_table(self):
+        """Covariate balance of the training data before and after weighting.
+
+        The implied weights ``weights_`` go through the same diagnostics as
+        every balancer's.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            See :func:`~weightstats.balancing.balance_table`.
+        """
+        check_is_fitted(self)
+        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
+                 else [f"x{j}" for j in range(self.n_features_in_)])
+        return balance_table(
+            self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
+            sample_weight=self._sample_weight_fit, feature_names=names,
+        )
 
     def transform(self, X):
         """Map covariates by the fitted uniformising transform(s).

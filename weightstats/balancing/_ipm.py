@@ -799,8 +799,12 @@ class IPMBalancer(BaseBalancer):
         QP solver for the ``"dense"`` and ``"matrix_free"`` representations.
     tol : float, default=1e-8
         Stop when the Frank-Wolfe duality gap, a certified bound on the
-        distance to the optimal objective, is below ``tol`` times the
-        objective at uniform weights.
+        distance to the optimal objective, is below ``tol`` times a scale:
+        the objective at uniform weights, or the squared IPM's sampling
+        noise (its expectation between the target and an independent sample
+        of the target's effective size) when that is larger, so that an arm
+        already as close to its target as sampling allows is not refined
+        without end.
     max_iter : int, default=None
         Iteration limit of the solver (``None``: 200 interior-point, 20000
         FISTA or 1000 L-BFGS iterations).
@@ -826,7 +830,9 @@ class IPMBalancer(BaseBalancer):
         arm): ``representation`` (``"dense"``, ``"lowrank"``,
         ``"lowrank+working-set"``, ...), ``solver``, ``iterations``,
         ``converged``, ``objective`` (the arm's IPM^2), ``gap`` (Frank-Wolfe
-        duality gap), ``relative_gap``, ``kkt_residual`` and ``time``.
+        duality gap), ``relative_gap`` (the gap over the scale described at
+        ``tol``, recorded as ``tolerance_scale``), ``kkt_residual`` and
+        ``time``.
     {n_features_in_}
     {feature_names_in_}
 

@@ -102,7 +102,8 @@ def query_by_weight(X_pool, X_labeled, n_queries=1, *, t=None, metric="euclidean
     C = kernel_matrix(X_pool, labeled, kernel="laplacian", scale=t, metric=metric, n_jobs=n_jobs)
     U[:n_labeled] = solve_triangular(R, C.T, trans="T", lower=False, check_finite=False)
     v = np.empty(n_labeled + n_queries)
-    v[:n_labeled] = solve_triangular(R, np.ones(n_labeled), trans="T", lower=False)
+    v[:n_labeled] = solve_triangular(R, np.ones(n_labeled), trans="T", lower=False,
+                                     check_finite=False)
     s = 1.0 - np.einsum("ij,ij->j", U[:n_labeled], U[:n_labeled])
     a = 1.0 - U[:n_labeled].T @ v[:n_labeled]
     chosen = []

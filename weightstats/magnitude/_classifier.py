@@ -233,6 +233,7 @@ class MagnitudeClassifier(MagnitudeMixin, ClassifierMixin, BaseEstimator):
             ``-class_scores(X) / temperature_``; for two classes, the second
             column minus the first (positive favours ``classes_[1]``).
         """
+        check_is_fitted(self)
         scores = -self.class_scores(X) / self.temperature_
         if len(self.classes_) == 2:
             return scores[:, 1] - scores[:, 0]
@@ -251,6 +252,7 @@ class MagnitudeClassifier(MagnitudeMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
+        check_is_fitted(self)
         return softmax(-self.class_scores(X) / self.temperature_, axis=1)
 
     def predict(self, X):
@@ -266,6 +268,7 @@ class MagnitudeClassifier(MagnitudeMixin, ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
             Predicted labels.
         """
+        check_is_fitted(self)
         return self.classes_[np.argmin(self.class_scores(X), axis=1)]
 
     def __sklearn_tags__(self):

@@ -249,6 +249,7 @@ class MagnitudeOutlierDetector(MagnitudeMixin, OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,)
             ``threshold_`` minus the weight of each point.
         """
+        check_is_fitted(self)
         return self.score_samples(X) - self.offset_
 
     def predict(self, X):
@@ -264,6 +265,7 @@ class MagnitudeOutlierDetector(MagnitudeMixin, OutlierMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             -1 where the weight exceeds ``threshold_``, else 1.
         """
+        check_is_fitted(self)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def __sklearn_tags__(self):

@@ -56,6 +56,9 @@ def fit_space(points, t, *, metric, method, n_neighbors=None, tol=1e-8, n_jobs=N
         factor = np.ones((1, 1)) if method == "cholesky" else None
     elif method == "cholesky":
         weights, info, factor = solve_cholesky(points, t, metric, n_jobs)
+        # LAPACK leaves the strict lower triangle as it was: clear it before storing.
+        for j in range(factor.shape[1] - 1):
+            factor[j + 1 :, j] = 0.0
     elif method == "cg":
         weights, info = solve_cg(points, t, metric, tol=tol, n_neighbors=n_neighbors,
                                  n_jobs=n_jobs)

@@ -200,7 +200,10 @@ def _jittered_solution(U, t, metric, n_jobs, max_refinements=20):
 
 
 def solve_cholesky(U, t, metric="euclidean", n_jobs=None):
-    """Exact weighting vector by Cholesky; returns ``(w, info, R)`` with ``R'R = Z``."""
+    """Exact weighting vector by Cholesky; returns ``(w, info, R)`` with ``R'R = Z``.
+
+    Only the upper triangle of ``R`` is meaningful (LAPACK leaves the rest).
+    """
     R = _cholesky_factor(U, t, metric, n_jobs)
     if R is None:
         w, info, R = _jittered_solution(U, t, metric, n_jobs)

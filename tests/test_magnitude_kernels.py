@@ -177,3 +177,21 @@ def test_fsai_rows_match_reference(metric, rng):
     Z = laplacian_matrix_ref(X, scale=0.8, metric=metric)
     np.testing.assert_allclose(np.diag(G @ Z @ G.T), 1.0, rtol=1e-12)
     assert not jittered.any()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_brute_force_neighbours_match_a_stable_sort(metric, n_jobs, rng):
+    from weightstats._kernels._knn import nearest_neighbors_brute
+    from weightstats._kernels._laplacian_ref import nearest_neighbors_ref
+
+    X = rng.standard_normal((60, 5))
+    np.testing.assert_array_equal(
+        nearest_neighbors_brute(X, 9, metric=metric, n_jobs=n_jobs),
+        nearest_neighbors_ref(X, 9, metric=metric),
+    )
+    grid = np.array([[i, j] for i in range(5) for j in range(5)], dtype=float)  # many ties
+    np.testing.assert_array_equal(nearest_neighbors_brute(grid, 6, metric=metric),
+                                  nearest_neighbors_ref(grid, 6, metric=metric))
+    with pytest.raises(ValueError, match="n_neighbors must be between 1 and 59"):
+        nearest_neighbors_brute(X, 60)

@@ -45,7 +45,8 @@ _EXP_MIN = -708.0
 
 
 def _distances(x, YT, j0, width, metric, acc):
-    """acc[:width] = d(x, Y[j0:j0 + width]) (euclidean: code 0, manhattan: 1)."""
+    """acc[:width] = d(x, Y[j0:j0 + width]) (euclidean: code 0, manhattan: 1,
+    squared euclidean: 2)."""
     n_features = YT.shape[0]
     j1 = j0 + width
     k = 0

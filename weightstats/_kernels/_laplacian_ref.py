@@ -47,3 +47,11 @@ def fsai_ref(X, neighbors, *, scale, metric="euclidean"):
         g = solve(Z, np.eye(len(J))[0], assume_a="pos")
         G[i, J] = g / np.sqrt(g[0])
     return G
+
+
+def nearest_neighbors_ref(X, n_neighbors, *, metric="euclidean"):
+    """Reference for :func:`weightstats._kernels._knn.nearest_neighbors_brute`."""
+    X = np.asarray(X, dtype=float)
+    D = cdist(X, X, _CDIST[metric])
+    np.fill_diagonal(D, np.inf)
+    return np.argsort(D, axis=1, kind="stable")[:, :n_neighbors]

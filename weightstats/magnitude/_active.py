@@ -16,6 +16,7 @@ from ._outliers import MagnitudeMixin
 from ._scale import select_scale
 from ._weighting import (
     DistinctPoints,
+    blas_threads,
     check_metric,
     check_points,
     check_scale,
@@ -91,6 +92,11 @@ def query_by_weight(X_pool, X_labeled, n_queries=1, *, t=None, metric="euclidean
     if t is None:
         t = select_scale(np.vstack([X_pool, X_labeled]), metric=metric)
     t = check_scale(t)
+    with blas_threads(n_jobs):
+        return _greedy_queries(X_pool, X_labeled, n_queries, t, metric, n_jobs)
+
+
+def _greedy_queries(X_pool, X_labeled, n_queries, t, metric, n_jobs):
     labeled = DistinctPoints(X_labeled).points
     if labeled.shape[0] == 1:
         R = np.ones((1, 1))

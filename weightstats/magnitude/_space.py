@@ -24,6 +24,7 @@ from .._kernels import kernel_matrix
 from ._weighting import (
     CHOLESKY_MAX_POINTS,
     LOCAL_NEIGHBORS,
+    blas_threads,
     solve_cg,
     solve_cholesky,
     solve_local,
@@ -49,6 +50,12 @@ def fit_space(points, t, *, metric, method, n_neighbors=None, tol=1e-8, n_jobs=N
     ``n_neighbors``, ``factor`` (the upper Cholesky factor for the exact
     method, else ``None``) and ``info`` (from the solver).
     """
+    with blas_threads(n_jobs):
+        return _fit_space(points, t, metric=metric, method=method, n_neighbors=n_neighbors,
+                          tol=tol, n_jobs=n_jobs)
+
+
+def _fit_space(points, t, *, metric, method, n_neighbors, tol, n_jobs):
     method = resolve_estimator_method(method, points.shape[0])
     factor = None
     if points.shape[0] == 1:
@@ -126,9 +133,10 @@ def _local_new_weights(space, Q, n_jobs):
 
 def new_point_weights(space, Q, *, n_jobs=None):
     """Weight each row of ``Q`` would get on joining the space (training points: their own)."""
-    if space["factor"] is not None:
-        return _exact_new_weights(space, Q, n_jobs)
-    return _local_new_weights(space, Q, n_jobs)
+    with blas_threads(n_jobs):
+        if space["factor"] is not None:
+            return _exact_new_weights(space, Q, n_jobs)
+        return _local_new_weights(space, Q, n_jobs)
 
 
 def training_scores(space, distinct):

@@ -21,6 +21,7 @@ weight. This is the minimum-norm solution of the singular but consistent
 system, and the magnitude equals that of the set of distinct points.
 """
 
+import contextlib
 import numbers
 import warnings
 
@@ -30,6 +31,7 @@ from scipy.linalg import LinAlgWarning, blas, lapack
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array
 
+from .._kernels import n_threads_from_jobs
 from .._kernels._laplacian import laplacian_lower, laplacian_matvec, laplacian_symv
 
 __all__ = ["boundary_scores", "magnitude", "magnitude_function", "weighting_vector"]
@@ -107,16 +109,21 @@ class DistinctPoints:
     """
 
     def __init__(self, X):
-        # ``+ 0.0`` turns -0.0 into 0.0, so the hash sees points, not bit patterns.
-        frame = pd.DataFrame(X + 0.0)
-        duplicated = frame.duplicated().to_numpy()
-        if not duplicated.any():
+        # ``+ 0.0`` turns -0.0 into 0.0, so the comparison sees points, not bit patterns.
+        rows = np.ascontiguousarray(X + 0.0).view(np.dtype((np.void, 8 * X.shape[1])))[:, 0]
+        _, first, inverse, counts = np.unique(
+            rows, return_index=True, return_inverse=True, return_counts=True
+        )
+        if first.shape[0] == X.shape[0]:
             self.points, self.inverse, self.counts = X, None, None
             return
-        self.inverse = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-        first = np.flatnonzero(~duplicated)
-        self.points = np.ascontiguousarray(X[first])
-        self.counts = np.bincount(self.inverse, minlength=first.shape[0])
+        # Number the distinct points in order of first appearance.
+        order = np.argsort(first, kind="stable")
+        relabel = np.empty_like(order)
+        relabel[order] = np.arange(order.shape[0])
+        self.points = np.ascontiguousarray(X[first[order]])
+        self.inverse = relabel[inverse.ravel()]
+        self.counts = counts[order]
 
     @property
     def n_distinct(self):
@@ -144,6 +151,25 @@ def check_distinct(distinct, name="X"):
 
 
 # --------------------------------------------------------------------- solvers
+
+_CONTROLLER = None
+
+
+@contextlib.contextmanager
+def blas_threads(n_jobs):
+    """Limit BLAS/LAPACK to the threads ``n_jobs`` allows (1 for ``None``).
+
+    ``n_jobs`` bounds all of a call's parallelism, not only the numba kernels:
+    multithreaded BLAS on a busy machine (or under pytest-xdist) loses far more
+    to oversubscription than it gains.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=n_threads_from_jobs(n_jobs), user_api="blas"):
+        yield
 
 
 def _cholesky_factor(U, t, metric, n_jobs):
@@ -213,11 +239,21 @@ def solve_cholesky(U, t, metric="euclidean", n_jobs=None):
     return w, {"method": "cholesky", **info}, R
 
 
+#: Exact neighbour search: scikit-learn's trees in few dimensions, our brute-force
+#: kernel beyond (trees degenerate there) up to this many points.
+BRUTE_FORCE_MIN_FEATURES = 5
+BRUTE_FORCE_MAX_POINTS = 200_000
+
+
 def nearest_neighbors(U, n_neighbors, metric, n_jobs):
     """Indices of the ``n_neighbors`` nearest other points of each point."""
+    k = min(n_neighbors, U.shape[0] - 1)
+    if U.shape[1] >= BRUTE_FORCE_MIN_FEATURES and U.shape[0] <= BRUTE_FORCE_MAX_POINTS:
+        from .._kernels._knn import nearest_neighbors_brute
+
+        return nearest_neighbors_brute(U, k, metric=metric, n_jobs=n_jobs)
     from sklearn.neighbors import NearestNeighbors
 
-    k = min(n_neighbors, U.shape[0] - 1)
     index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=n_jobs).fit(U)
     return index.kneighbors(return_distance=False)
 
@@ -418,6 +454,14 @@ def _check_solver_options(tol, max_iter, n_neighbors):
 
 def _solve(U, t, metric, method, *, tol, max_iter, n_neighbors, client, n_jobs, x0=None,
            neighbours=None):
+    with blas_threads(n_jobs):
+        return _solve_unlimited(U, t, metric, method, tol=tol, max_iter=max_iter,
+                                n_neighbors=n_neighbors, client=client, n_jobs=n_jobs, x0=x0,
+                                neighbours=neighbours)
+
+
+def _solve_unlimited(U, t, metric, method, *, tol, max_iter, n_neighbors, client, n_jobs, x0,
+                     neighbours):
     if method == "cholesky":
         w, info, _ = solve_cholesky(U, t, metric, n_jobs)
     elif method == "cg":

@@ -31,6 +31,13 @@ root_doc = "index"
 
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
+# scikit-learn adds set_<method>_request to estimators whose fit/score take
+# sample_weight; their docstrings link to its glossary, which is not here.
+autodoc_default_options["exclude-members"] = ", ".join(
+    f"set_{method}_request"
+    for method in ("fit", "score", "predict", "predict_proba", "predict_log_proba",
+                   "decision_function", "transform", "inverse_transform", "partial_fit", "split")
+)
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False

@@ -25,13 +25,12 @@ the dot products vectorise; results stay within 1e-12 relative of the NumPy
 references in ``_laplacian_ref``.
 """
 
-import numbers
-
 import numpy as np
 from numba import prange
 from sklearn.utils.validation import check_array
 
 from ._dispatch import jit_variants, n_threads_from_jobs
+from ._pairwise import _check_positive
 
 __all__ = ["laplacian_lower", "laplacian_matvec", "laplacian_symv", "symv_chunks"]
 
@@ -191,13 +190,7 @@ def _rect_matvec_kernel(X, YT, v, metric, t, out):
 
 
 def _check_scale(scale):
-    if (
-        not isinstance(scale, numbers.Real)
-        or isinstance(scale, bool)
-        or not np.isfinite(scale)
-        or scale <= 0
-    ):
-        raise ValueError(f"scale must be a positive finite number; got {scale!r}.")
+    _check_positive(scale, "scale")
     return float(scale)
 
 
@@ -205,6 +198,13 @@ def _check_metric(metric):
     if metric not in _METRICS:
         raise ValueError(f"metric must be one of {sorted(_METRICS)}; got {metric!r}.")
     return _METRICS[metric]
+
+
+def _check_vector(v, n):
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    if v.shape != (n,):
+        raise ValueError(f"v must have shape ({n},); got {v.shape}.")
+    return v
 
 
 def _as_points(X, name="X"):
@@ -318,9 +318,7 @@ def laplacian_symv(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
     t = _check_scale(scale)
     code = _check_metric(metric)
     X = _as_points(X)
-    v = np.ascontiguousarray(v, dtype=np.float64)
-    if v.shape != (X.shape[0],):
-        raise ValueError(f"v must have shape ({X.shape[0]},); got {v.shape}.")
+    v = _check_vector(v, X.shape[0])
     XT = np.ascontiguousarray(X.T) if _XT is None else _XT
     bounds = symv_chunks(X.shape[0], n_jobs)
     partial = np.zeros((bounds.shape[0] - 1, X.shape[0]))
@@ -364,9 +362,7 @@ def laplacian_matvec(X, Y, v, *, scale, metric="euclidean", n_jobs=None):
     Y = _as_points(Y, "Y")
     if Y.shape[1] != X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match.")
-    v = np.ascontiguousarray(v, dtype=np.float64)
-    if v.shape != (Y.shape[0],):
-        raise ValueError(f"v must have shape ({Y.shape[0]},); got {v.shape}.")
+    v = _check_vector(v, Y.shape[0])
     out = np.empty(X.shape[0])
     _rect_matvec_kernel(X, np.ascontiguousarray(Y.T), v, code, t, out, n_jobs=n_jobs)
     return out

@@ -28,6 +28,18 @@ __all__ = ["MagnitudeActiveLearner", "query_by_weight"]
 _S_MIN = 1e-10
 
 
+def _check_n_queries(n_queries, n_pool):
+    if (
+        not isinstance(n_queries, numbers.Integral)
+        or isinstance(n_queries, bool)
+        or not 1 <= n_queries <= n_pool
+    ):
+        raise ValueError(
+            f"n_queries must be an integer between 1 and the pool size {n_pool}; "
+            f"got {n_queries!r}."
+        )
+
+
 def query_by_weight(X_pool, X_labeled, n_queries=1, *, t=None, metric="euclidean", n_jobs=None):
     """Greedily pick the pool points that add the most magnitude to the labelled set.
 
@@ -80,15 +92,7 @@ def query_by_weight(X_pool, X_labeled, n_queries=1, *, t=None, metric="euclidean
             f"X_pool has {X_pool.shape[1]} features but X_labeled has {X_labeled.shape[1]}."
         )
     check_metric(metric)
-    if (
-        not isinstance(n_queries, numbers.Integral)
-        or isinstance(n_queries, bool)
-        or not 1 <= n_queries <= X_pool.shape[0]
-    ):
-        raise ValueError(
-            f"n_queries must be an integer between 1 and the pool size {X_pool.shape[0]}; "
-            f"got {n_queries!r}."
-        )
+    _check_n_queries(n_queries, X_pool.shape[0])
     if t is None:
         t = select_scale(np.vstack([X_pool, X_labeled]), metric=metric)
     t = check_scale(t)
@@ -278,15 +282,7 @@ class MagnitudeActiveLearner(MagnitudeMixin, MetaEstimatorMixin, ClassifierMixin
         """
         check_is_fitted(self)
         X_pool = validate_data(self, X_pool, dtype=np.float64, reset=False)
-        if (
-            not isinstance(n_queries, numbers.Integral)
-            or isinstance(n_queries, bool)
-            or not 1 <= n_queries <= X_pool.shape[0]
-        ):
-            raise ValueError(
-                f"n_queries must be an integer between 1 and the pool size {X_pool.shape[0]}; "
-                f"got {n_queries!r}."
-            )
+        _check_n_queries(n_queries, X_pool.shape[0])
         if self.strategy == "weight":
             return query_by_weight(
                 self._standardise(X_pool), self.X_labeled_, n_queries, t=self.scale_,

@@ -32,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array
 
 from .._kernels import n_threads_from_jobs
+from .._kernels._pairwise import _check_positive
 from .._kernels._laplacian import laplacian_lower, laplacian_matvec, laplacian_symv
 
 __all__ = ["boundary_scores", "magnitude", "magnitude_function", "weighting_vector"]
@@ -63,13 +64,7 @@ def check_points(X, *, name="X", min_points=2):
 
 def check_scale(t, name="t"):
     """Validate a scale: a positive finite number."""
-    if (
-        not isinstance(t, numbers.Real)
-        or isinstance(t, bool)
-        or not np.isfinite(t)
-        or t <= 0
-    ):
-        raise ValueError(f"{name} must be a positive finite number (the scale); got {t!r}.")
+    _check_positive(t, name)
     return float(t)
 
 

@@ -122,7 +122,9 @@ def select_scale(
     if method == "scattered":
         n = U.shape[0]
         if n < 3:
-            raise ValueError("the scattered rule needs at least 3 distinct points (log(n - 1) > 0).")
+            raise ValueError(
+                "the scattered rule needs at least 3 distinct points (log(n - 1) > 0)."
+            )
         if not 0 <= quantile < 1:
             raise ValueError(f"quantile must be in [0, 1); got {quantile!r}.")
         if quantile == 0:

@@ -430,7 +430,9 @@ def _resolve_method(method, n_distinct, client):
     check_method(method)
     if client is not None:
         if method not in ("auto", "cg"):
-            raise ValueError(f"client= runs the conjugate-gradient products; got method={method!r}.")
+            raise ValueError(
+                f"client= runs the conjugate-gradient products; got method={method!r}."
+            )
         return "cg"
     if method == "auto":
         return "cholesky" if n_distinct <= CHOLESKY_MAX_POINTS else "cg"

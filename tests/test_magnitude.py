@@ -248,6 +248,7 @@ def test_dask_cluster_runs_the_cg_products(rng):
         (lambda X: select_scale(X[:1]), "at least 2 points"),
         (lambda X: select_scale(X[:2], "scattered"), "at least 3 distinct"),
         (lambda X: select_scale(X, "convergence", target=1.0), "target must be in"),
+        (lambda X: select_scale(X, "convergence", solver="local"), "local weights do not sum"),
         (lambda X: MagnitudeOutlierDetector(scale=0.0).fit(X), "scale"),
         (lambda X: MagnitudeOutlierDetector().fit(np.ones_like(X)), "identical"),
         (lambda X: MagnitudeOutlierDetector(metric="cosine").fit(X), "metric"),

@@ -84,7 +84,7 @@ def select_scale(
         The distance.
     max_samples : int, default=2000
         Subsample size for the median and for non-zero quantiles.
-    solver : {"auto", "cholesky", "cg", "local"}, default="auto"
+    solver : {"auto", "cholesky", "cg"}, default="auto"
         Weighting-vector solver of the convergence search.
     random_state : int, RandomState instance or None, default=None
         Seeds the subsample (only used with more than ``max_samples`` points).
@@ -145,6 +145,11 @@ def _convergence_scale(U, target, metric, solver, n_jobs):
     n = U.shape[0]
     goal = target * n
     method = _resolve_method(solver, n, None)
+    if method == "local":
+        raise ValueError(
+            "the convergence rule needs magnitudes at small scales, where local weights do not "
+            "sum to the magnitude; use solver='cholesky' or 'cg'."
+        )
     cache = {}
 
     def gap(log_t):

@@ -623,7 +623,9 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
     metric : {"euclidean", "manhattan"}, default="euclidean"
         The distance.
     method : {"auto", "cholesky", "cg", "local"}, default="auto"
-        Solver; see :func:`weighting_vector`.
+        Solver; see :func:`weighting_vector`. With ``"local"`` the values are
+        sums of local weights, close to the magnitude only at large scales
+        (and ``ts`` must be given).
     tol : float, default=1e-8
         CG tolerance.
     max_iter : int, default=None

@@ -157,7 +157,7 @@ def test_fsai_preconditioner_cuts_iterations(rng):
 def test_cg_reports_non_convergence(rng):
     X = rng.standard_normal((60, 2))
     with pytest.warns(ConvergenceWarning, match=r"relative residual .* > tol"):
-        weighting_vector(X, 0.5, method="cg", max_iter=1)
+        weighting_vector(X, 0.5, method="cg", max_iter=1, n_neighbors=2)
 
 
 def test_local_method_ranks_like_the_exact_weights_at_large_scale(rng):

@@ -55,7 +55,7 @@ class MagnitudeClassifier(MagnitudeMixin, ClassifierMixin, BaseEstimator):
         10,000 distinct points per class and local beyond.
     n_neighbors : int, default=None
         Neighbourhood size of the local method (default 50) or of the CG
-        preconditioner (default 32).
+        preconditioner (default 64).
     standardize : bool, default=True
         Centre and scale each feature to unit variance (over all classes).
     metric : {"euclidean", "manhattan"}, default="euclidean"

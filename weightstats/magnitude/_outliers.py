@@ -92,7 +92,7 @@ class MagnitudeOutlierDetector(MagnitudeMixin, OutlierMixin, BaseEstimator):
         beyond. See :func:`weightstats.magnitude.weighting_vector`.
     n_neighbors : int, default=None
         Neighbourhood size of the local method (default 50) or of the CG
-        preconditioner (default 32).
+        preconditioner (default 64).
     standardize : bool, default=True
         Centre and scale each feature to unit variance before computing
         distances.

@@ -45,7 +45,7 @@ CHOLESKY_MAX_POINTS = 10_000
 #: Default number of neighbours of the local method.
 LOCAL_NEIGHBORS = 50
 #: Default size of the FSAI preconditioner's neighbour pattern.
-FSAI_NEIGHBORS = 32
+FSAI_NEIGHBORS = 64
 #: A Cholesky pivot (the conditional variance of a point given the earlier ones)
 #: below this means near-duplicate points or a tiny ``t``: the jitter fallback starts.
 PIVOT_MIN = 1e-10
@@ -512,7 +512,7 @@ def weighting_vector(
         Maximum CG iterations; ``None`` means ``max(100, n / 10)``.
     n_neighbors : int, default=None
         Neighbourhood size: of the local method (default 50) or of the CG
-        preconditioner's sparsity pattern (default 32).
+        preconditioner's sparsity pattern (default 64).
     client : dask.distributed.Client, default=None
         Run the CG products ``Z v`` as tasks on this cluster (row chunks
         against all points); implies ``method="cg"``.

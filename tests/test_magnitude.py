@@ -146,6 +146,19 @@ def test_cholesky_and_cg_agree_with_a_dense_solve(metric, rng):
     assert info["residual"] <= 1e-11 and info["preconditioner"] == "fsai"
 
 
+@pytest.mark.parametrize("tol", [1e-6, 1e-10])
+def test_mixed_precision_cg_reaches_double_precision_tolerances(tol, rng):
+    from weightstats.magnitude._weighting import solve_cg
+
+    X = rng.random((400, 6))
+    t = select_scale(X)
+    w, info = solve_cg(X, t, tol=tol, mixed=True, n_neighbors=8)
+    assert info["n_iter_single"] > 0 and info["n_matvec_double"] >= 1
+    true_residual = np.linalg.norm(1 - laplacian_matrix_ref(X, scale=t) @ w) / np.sqrt(400)
+    assert true_residual <= 1.5 * tol
+    np.testing.assert_allclose(w, _exact(X, t), rtol=0, atol=100 * tol)
+
+
 def test_fsai_preconditioner_cuts_iterations(rng):
     X = rng.random((400, 5))
     t = select_scale(X)

@@ -72,6 +72,18 @@ def test_symmetric_matvec_matches_reference(metric, n_features, n_jobs, rng):
     )
 
 
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("n_features", N_FEATURES)
+def test_single_precision_matvec_is_accurate_to_single_precision(metric, n_features, rng):
+    from weightstats._kernels._laplacian import laplacian_symv_single
+
+    X, v = rng.standard_normal((41, n_features)), rng.standard_normal(41)
+    ref = laplacian_matrix_ref(X, scale=1.7, metric=metric) @ v
+    result = laplacian_symv_single(X, v, scale=1.7, metric=metric, n_jobs=2)
+    assert result.dtype == np.float64
+    np.testing.assert_allclose(result, ref, rtol=0, atol=2e-6 * np.abs(ref).max())
+
+
 def test_symmetric_matvec_does_not_depend_on_threads(rng):
     X, v = rng.standard_normal((50, 3)), rng.standard_normal(50)
     serial = laplacian_symv(X, v, scale=1.0)

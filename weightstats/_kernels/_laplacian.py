@@ -32,7 +32,13 @@ from sklearn.utils.validation import check_array
 from ._dispatch import jit_variants, n_threads_from_jobs
 from ._pairwise import _check_positive
 
-__all__ = ["laplacian_lower", "laplacian_matvec", "laplacian_symv", "symv_chunks"]
+__all__ = [
+    "laplacian_lower",
+    "laplacian_matvec",
+    "laplacian_symv",
+    "laplacian_symv_single",
+    "symv_chunks",
+]
 
 _METRICS = {"euclidean": 0, "manhattan": 1}
 _BLOCK = 512
@@ -66,20 +72,29 @@ def _distances(x, YT, j0, width, metric, acc):
                     a, b, c, e = y0[j] - x0, y1[j] - x1, y2[j] - x2, y3[j] - x3
                     part = (a * a + b * b) + (c * c + e * e)
                     acc[j] = part if k == 0 else acc[j] + part
-        elif step >= 2:
-            y1 = YT[k + 1, j0:j1]
-            x1 = x[k + 1]
-            y2 = YT[k + step - 1, j0:j1]  # the third feature when step == 3
-            x2 = x[k + step - 1] if step == 3 else 0.0
-            w2 = 1.0 if step == 3 else 0.0
+        elif step == 3:
+            y1, y2 = YT[k + 1, j0:j1], YT[k + 2, j0:j1]
+            x1, x2 = x[k + 1], x[k + 2]
             if metric == 1:
                 for j in range(width):
-                    part = (abs(y0[j] - x0) + abs(y1[j] - x1)) + w2 * abs(y2[j] - x2)
+                    part = (abs(y0[j] - x0) + abs(y1[j] - x1)) + abs(y2[j] - x2)
                     acc[j] = part if k == 0 else acc[j] + part
             else:
                 for j in range(width):
                     a, b, c = y0[j] - x0, y1[j] - x1, y2[j] - x2
-                    part = (a * a + b * b) + w2 * (c * c)
+                    part = (a * a + b * b) + c * c
+                    acc[j] = part if k == 0 else acc[j] + part
+        elif step == 2:
+            y1 = YT[k + 1, j0:j1]
+            x1 = x[k + 1]
+            if metric == 1:
+                for j in range(width):
+                    part = abs(y0[j] - x0) + abs(y1[j] - x1)
+                    acc[j] = part if k == 0 else acc[j] + part
+            else:
+                for j in range(width):
+                    a, b = y0[j] - x0, y1[j] - x1
+                    part = a * a + b * b
                     acc[j] = part if k == 0 else acc[j] + part
         else:
             for j in range(width):
@@ -128,8 +143,45 @@ def _exp_neg(acc, width, t, bits, powers):
         acc[j] *= powers[j]
 
 
+# Single precision (the first phase of mixed-precision CG): Cody-Waite with the
+# float32 split of ln 2 and a degree-7 Taylor polynomial, within 2e-7 relative.
+_LOG2E_32 = np.float32(_LOG2E)
+_LN2_HI_32 = np.float32(0.693359375)
+_LN2_LO_32 = np.float32(-2.12194440e-4)
+_EXP_MIN_32 = np.float32(-87.0)
+_ZERO_32 = np.float32(0.0)
+_ONE_32 = np.float32(1.0)
+_HALF_32 = np.float32(0.5)
+_C3_32, _C4_32, _C5_32 = np.float32(1 / 6), np.float32(1 / 24), np.float32(1 / 120)
+_C6_32, _C7_32 = np.float32(1 / 720), np.float32(1 / 5040)
+
+
+def _exp_neg32(acc, width, t, bits, powers):
+    """float32 ``acc[:width] = exp(-t * acc[:width])``; ``bits`` int32, ``powers`` its view."""
+    for j in range(width):
+        x = -t * acc[j]
+        underflow = x < _EXP_MIN_32
+        if underflow:
+            x = _ZERO_32
+        k = np.floor(x * _LOG2E_32 + _HALF_32)
+        r = (x - k * _LN2_HI_32) - k * _LN2_LO_32
+        p = _C7_32
+        p = p * r + _C6_32
+        p = p * r + _C5_32
+        p = p * r + _C4_32
+        p = p * r + _C3_32
+        p = p * r + _HALF_32
+        p = p * r + _ONE_32
+        p = p * r + _ONE_32
+        bits[j] = (np.int32(k) + np.int32(127)) << np.int32(23)
+        acc[j] = _ZERO_32 if underflow else p
+    for j in range(width):
+        acc[j] *= powers[j]
+
+
 _distances_jit = jit_variants(_distances, fastmath=_FASTMATH).serial
 _exp_neg_jit = jit_variants(_exp_neg, fastmath=_FASTMATH).serial
+_exp_neg32_jit = jit_variants(_exp_neg32, fastmath=_FASTMATH).serial
 
 
 @jit_variants(fastmath=_FASTMATH)
@@ -170,6 +222,30 @@ def _symv_kernel(X, XT, v, metric, t, bounds, partial):
                 for j in range(width):
                     out[j0 + j] += acc[j] * vi
             out[i] += s + vi  # the diagonal: exp(-t * 0) = 1
+
+
+@jit_variants(fastmath=_FASTMATH)
+def _symv32_kernel(X, XT, v, metric, t, bounds, partial):
+    # float32 distances, kernel values and block sums; float64 accumulation.
+    for c in prange(bounds.shape[0] - 1):
+        acc = np.empty(_BLOCK, dtype=np.float32)
+        bits = np.empty(_BLOCK, dtype=np.int32)
+        powers = bits.view(np.float32)
+        out = partial[c]
+        for i in range(bounds[c], bounds[c + 1]):
+            vi = v[i]
+            s = 0.0
+            for j0 in range(0, i, _BLOCK):
+                width = min(_BLOCK, i - j0)
+                _distances_jit(X[i], XT, j0, width, metric, acc)
+                _exp_neg32_jit(acc, width, t, bits, powers)
+                block = _ZERO_32
+                for j in range(width):
+                    block += acc[j] * v[j0 + j]
+                s += block
+                for j in range(width):
+                    out[j0 + j] += acc[j] * vi
+            out[i] += s + vi
 
 
 @jit_variants(fastmath=_FASTMATH)
@@ -323,6 +399,49 @@ def laplacian_symv(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
     bounds = symv_chunks(X.shape[0], n_jobs)
     partial = np.zeros((bounds.shape[0] - 1, X.shape[0]))
     _symv_kernel(X, XT, v, code, t, bounds, partial, n_jobs=n_jobs)
+    return partial.sum(axis=0)
+
+
+def laplacian_symv_single(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
+    """``Z @ v`` as :func:`laplacian_symv`, in single precision (relative error ~1e-6).
+
+    Points, vector and kernel values are float32 (twice the SIMD width, a
+    shorter exponential polynomial); sums are accumulated in float64. Used for
+    the first phase of mixed-precision conjugate gradients.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The points (converted to float32).
+    v : array-like of shape (n_samples,)
+        The vector.
+    scale : float
+        The scale ``t > 0``.
+    metric : {"euclidean", "manhattan"}, default="euclidean"
+        The distance ``d``.
+    n_jobs : int, default=None
+        Threads; ``None`` means 1, ``-1`` all processors.
+
+    Returns
+    -------
+    Zv : ndarray of float64 of shape (n_samples,)
+        The product.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from weightstats._kernels._laplacian import laplacian_symv_single
+    >>> laplacian_symv_single(np.array([[0.0], [1.0]]), np.ones(2), scale=1.0).round(6)
+    array([1.367879, 1.367879])
+    """
+    t = np.float32(_check_scale(scale))
+    code = _check_metric(metric)
+    X = np.ascontiguousarray(_as_points(X), dtype=np.float32)
+    v = _check_vector(v, X.shape[0]).astype(np.float32)
+    XT = np.ascontiguousarray(X.T) if _XT is None else _XT
+    bounds = symv_chunks(X.shape[0], n_jobs)
+    partial = np.zeros((bounds.shape[0] - 1, X.shape[0]))
+    _symv32_kernel(X, XT, v, code, t, bounds, partial, n_jobs=n_jobs)
     return partial.sum(axis=0)
 
 

@@ -33,7 +33,12 @@ from sklearn.utils.validation import check_array
 
 from .._kernels import n_threads_from_jobs
 from .._kernels._pairwise import _check_positive
-from .._kernels._laplacian import laplacian_lower, laplacian_matvec, laplacian_symv
+from .._kernels._laplacian import (
+    laplacian_lower,
+    laplacian_matvec,
+    laplacian_symv,
+    laplacian_symv_single,
+)
 
 __all__ = ["boundary_scores", "magnitude", "magnitude_function", "weighting_vector"]
 
@@ -46,6 +51,8 @@ CHOLESKY_MAX_POINTS = 10_000
 LOCAL_NEIGHBORS = 50
 #: Default size of the FSAI preconditioner's neighbour pattern.
 FSAI_NEIGHBORS = 64
+#: CG uses single-precision products first from this many distinct points on.
+MIXED_PRECISION_MIN_POINTS = 4096
 #: A Cholesky pivot (the conditional variance of a point given the earlier ones)
 #: below this means near-duplicate points or a tiny ``t``: the jitter fallback starts.
 PIVOT_MIN = 1e-10
@@ -342,6 +349,30 @@ class DaskMatvec:
         return np.concatenate(self.client.gather(futures))
 
 
+def _pcg(matvec, precondition, x, r, tol, max_iter, b_norm):
+    """Preconditioned CG from ``x`` with residual ``r``; returns ``(x, residual, n_iter)``."""
+    z = precondition(r)
+    p = z.copy()
+    rz = r @ z
+    residual = np.linalg.norm(r) / b_norm
+    n_iter = 0
+    while residual > tol and n_iter < max_iter:
+        Ap = matvec(p)
+        alpha = rz / (p @ Ap)
+        x += alpha * p
+        r -= alpha * Ap
+        residual = np.linalg.norm(r) / b_norm
+        n_iter += 1
+        if residual <= tol:
+            break
+        z = precondition(r)
+        rz_new = r @ z
+        p *= rz_new / rz
+        p += z
+        rz = rz_new
+    return x, residual, n_iter
+
+
 def solve_cg(
     U,
     t,
@@ -355,14 +386,23 @@ def solve_cg(
     client=None,
     n_jobs=None,
     neighbours=None,
+    mixed=None,
 ):
     """Preconditioned conjugate gradients on ``Z w = 1`` with matrix-free products.
 
-    Stops when the relative residual ``||1 - Z w|| / ||1||`` (updated by the
-    recurrence) is at most ``tol``; warns with the achieved value otherwise.
+    Mixed precision (default from ``MIXED_PRECISION_MIN_POINTS`` points, not on
+    dask): CG runs first with single-precision products (about twice as fast,
+    relative error ~1e-7) down to ``max(tol, 1e-6)``; the true residual is
+    then computed in double precision and, while above ``tol``, CG restarts
+    from there with double-precision products. Stops when the relative
+    residual ``||1 - Z w|| / ||1||`` is at most ``tol`` (the true one after the
+    first phase, the recurrence's in the second); warns with the achieved
+    value otherwise.
     """
     n = U.shape[0]
     max_iter = max(100, n // 10) if max_iter is None else max_iter
+    if mixed is None:
+        mixed = client is None and n >= MIXED_PRECISION_MIN_POINTS
     if client is not None:
         matvec = DaskMatvec(client, U, t, metric)
     else:
@@ -383,43 +423,37 @@ def solve_cg(
         def precondition(r):
             return r.copy()
 
-    b = np.ones(n)
     b_norm = np.sqrt(n)
-    if x0 is None:
-        x = np.zeros(n)
-        r = b.copy()
+    x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
+    n_single = n_double = 0
+    if mixed:
+        U32 = U.astype(np.float32)
+        UT32 = np.ascontiguousarray(U32.T)
+
+        def matvec_single(v):
+            return laplacian_symv_single(U32, v, scale=t, metric=metric, n_jobs=n_jobs,
+                                         _XT=UT32)
+
+        r = np.ones(n) - (matvec_single(x) if x0 is not None else 0.0)
+        x, _, n_single = _pcg(matvec_single, precondition, x, r, max(tol, 1e-6), max_iter,
+                              b_norm)
+    if mixed or x0 is not None:
+        r = np.ones(n) - matvec(x)
+        n_double += 1
     else:
-        x = np.array(x0, dtype=np.float64)
-        r = b - matvec(x)
-    n_matvec = 0 if x0 is None else 1
-    z = precondition(r)
-    p = z.copy()
-    rz = r @ z
-    residual = np.linalg.norm(r) / b_norm
-    n_iter = 0
-    while residual > tol and n_iter < max_iter:
-        Ap = matvec(p)
-        n_matvec += 1
-        alpha = rz / (p @ Ap)
-        x += alpha * p
-        r -= alpha * Ap
-        residual = np.linalg.norm(r) / b_norm
-        n_iter += 1
-        if residual <= tol:
-            break
-        z = precondition(r)
-        rz_new = r @ z
-        p *= rz_new / rz
-        p += z
-        rz = rz_new
+        r = np.ones(n)
+    x, residual, n_iter = _pcg(matvec, precondition, x, r, tol, max_iter - n_single, b_norm)
+    n_double += n_iter
     if residual > tol:
         warnings.warn(
-            f"conjugate gradients stopped after {n_iter} iterations with relative residual "
-            f"{residual:.2e} > tol={tol:.1e}; increase max_iter or use method='cholesky'.",
+            f"conjugate gradients stopped after {n_single + n_iter} iterations with relative "
+            f"residual {residual:.2e} > tol={tol:.1e}; increase max_iter or use "
+            "method='cholesky'.",
             ConvergenceWarning,
             stacklevel=3,
         )
-    info.update(n_iter=n_iter, n_matvec=n_matvec, residual=residual, jitter=0.0)
+    info.update(n_iter=n_single + n_iter, n_iter_single=n_single, n_matvec_double=n_double,
+                residual=residual, jitter=0.0)
     return x, info
 
 

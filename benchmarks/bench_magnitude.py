@@ -22,12 +22,16 @@ from scipy.stats import spearmanr
 
 from weightstats._kernels._laplacian_ref import laplacian_matrix_ref
 from weightstats.magnitude import magnitude_function, select_scale, weighting_vector
+from weightstats.magnitude._weighting import blas_threads
 
 from ._timing import best_time
 
 PEER_PYTHON = Path(os.environ.get("PEER_PYTHON", "/work/wt/peers-magnipy/bin/python"))
 RUNNER = Path(__file__).with_name("_magnipy_runner.py")
-N_JOBS = 2
+# Threads for everyone (our kernels and LAPACK, the peers' BLAS). On a busy machine use 1:
+# two-thread OpenBLAS factorisations there run up to 40x slower (a thread waits for a
+# descheduled partner), which swamps every comparison.
+N_JOBS = int(os.environ.get("MAGNITUDE_BENCH_N_JOBS", "2"))
 
 
 def _points(n, d=10, seed=0):
@@ -41,8 +45,9 @@ def _run_magnipy(X, ts, mode="weights", repeat=1):
     with tempfile.TemporaryDirectory() as tmp:
         path_in, path_out = Path(tmp, "in.npz"), Path(tmp, "out.npz")
         np.savez(path_in, X=X, ts=np.asarray(ts, dtype=float), mode=mode, repeat=repeat)
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": str(N_JOBS), "OMP_NUM_THREADS": str(N_JOBS)}
         done = subprocess.run([str(PEER_PYTHON), str(RUNNER), str(path_in), str(path_out)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=env)
         if done.returncode != 0:
             return f"magnipy failed: {done.stderr.strip().splitlines()[-1]}"
         out = np.load(path_out)
@@ -67,15 +72,16 @@ def exact_vs_lapack(quick):
     t = select_scale(X, random_state=0)
     weighting_vector(X[:500], t, n_jobs=N_JOBS)  # compile outside the clock
     Z = laplacian_matrix_ref(X, scale=t)
-    bare_s, bare_w = _bare_lapack(Z)
+    with blas_threads(N_JOBS):
+        bare_s, bare_w = _bare_lapack(Z)
+        numpy_s = best_time(lambda: cho_solve(
+            cho_factor(laplacian_matrix_ref(X, scale=t), overwrite_a=True, check_finite=False),
+            np.ones(n), check_finite=False))
     ours = weighting_vector(X, t, method="cholesky", n_jobs=N_JOBS)
     ours_s = best_time(weighting_vector, X, t, method="cholesky", n_jobs=N_JOBS)
-    numpy_s = best_time(lambda: cho_solve(
-        cho_factor(laplacian_matrix_ref(X, scale=t), overwrite_a=True, check_finite=False),
-        np.ones(n), check_finite=False))
     diff = float(np.max(np.abs(ours - bare_w)) / np.max(np.abs(bare_w)))
     return [
-        {"case": f"exact weights n={n} d=10 (ours from X; peer on a prebuilt Z)",
+        {"case": f"exact weights n={n} d=10 n_jobs={N_JOBS} (ours from X; peer on a prebuilt Z)",
          "ours_s": round(ours_s, 3), "peer": "bare LAPACK cho_factor+cho_solve",
          "peer_s": round(bare_s, 3), "ratio": round(bare_s / ours_s, 3),
          "ours_over_lapack": round(ours_s / bare_s, 3), "max_rel_diff": diff},
@@ -136,8 +142,12 @@ def cg_large(quick):
             w, info = weighting_vector(X, t, method="cg", tol=tol, n_jobs=N_JOBS,
                                        return_info=True)
             seconds = time.perf_counter() - start
-            rows.append({"case": f"CG n={n} d={d} tol={tol:g}", "ours_s": round(seconds, 1),
-                         "n_iter": info["n_iter"], "relative_residual": float(info["residual"]),
+            rows.append({"case": f"CG n={n} d={d} tol={tol:g} n_jobs={N_JOBS}",
+                         "ours_s": round(seconds, 1),
+                         "setup_s": round(info["setup_seconds"], 1),
+                         "n_iter (single + double)": f"{info['n_iter_single']} + "
+                                                     f"{info['n_iter'] - info['n_iter_single']}",
+                         "relative_residual": float(info["residual"]),
                          "magnitude": float(w.sum())})
     return rows
 

@@ -23,6 +23,7 @@ system, and the magnitude equals that of the set of distinct points.
 
 import contextlib
 import numbers
+import time
 import warnings
 
 import numpy as np
@@ -412,6 +413,7 @@ def solve_cg(
             return laplacian_symv(U, v, scale=t, metric=metric, n_jobs=n_jobs, _XT=UT)
 
     info = {"method": "cg", "tol": tol, "preconditioner": preconditioner, "n_jittered": 0}
+    start = time.perf_counter()
     if preconditioner == "fsai" and n > 2:
         k = FSAI_NEIGHBORS if n_neighbors is None else n_neighbors
         neighbours = neighbours or Neighbours(U, metric, n_jobs)
@@ -423,6 +425,7 @@ def solve_cg(
         def precondition(r):
             return r.copy()
 
+    info["setup_seconds"] = time.perf_counter() - start
     b_norm = np.sqrt(n)
     x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
     n_single = n_double = 0
@@ -453,7 +456,8 @@ def solve_cg(
             stacklevel=3,
         )
     info.update(n_iter=n_single + n_iter, n_iter_single=n_single, n_matvec_double=n_double,
-                residual=residual, jitter=0.0)
+                residual=residual, jitter=0.0,
+                solve_seconds=time.perf_counter() - start - info["setup_seconds"])
     return x, info
 
 

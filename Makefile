@@ -21,13 +21,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: balancing weights and the treatment effect on the LaLonde
+# data shipped with the package (NSW treated vs CPS controls).
 demo: install
-	$(BIN)/weightstats --help
+	$(BIN)/weightstats balance
 
 # The whole suite: tests, doctests and notebooks (in parallel), the kernel
 # tests once more as plain Python, then the docs with warnings as errors.
+# Two pytest workers already fill the two cores, so BLAS/OpenMP/torch run
+# single-threaded inside them: oversubscribed threads made small torch
+# models several times slower. (Tests of n_jobs set numba threads explicitly.)
 test: install
-	$(BIN)/python -m pytest -n 2 --durations=15 tests weightstats docs/user_guide --nbmake notebooks
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	$(BIN)/python -m pytest -n 2 --durations=25 tests weightstats docs/user_guide --nbmake notebooks
 	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest -q -m kernel tests
 	rm -rf docs/_build docs/generated docs/auto_examples
 	$(BIN)/sphinx-build -W --keep-going -b html -q docs docs/_build/html

@@ -12,7 +12,11 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Package modules whose doctests need an optional dependency.
-_OPTIONAL_MODULES = {"weightstats/nn": ("torch", "skorch"), "weightstats/plotting": ("matplotlib",)}
+_OPTIONAL_MODULES = {
+    "weightstats/nn": ("torch", "skorch"),
+    "weightstats/plotting": ("matplotlib",),
+    "docs/user_guide/nn.rst": ("torch", "skorch"),
+}
 
 
 def _missing(modules):

@@ -11,6 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# tests/results holds the scripts that produced the golden values (some need R
+# or packages the suite does not install); they are provenance, not tests.
+collect_ignore = ["results"]
+
 settings.register_profile(
     "ci",
     derandomize=True,

@@ -15,8 +15,11 @@ from hypothesis.extra import numpy as hnp
 __all__ = [
     "adversarial_matrices",
     "binary_treatments",
+    "comonotone_scores",
     "finite_floats",
     "finite_matrices",
+    "label_problems",
+    "ordinal_data",
     "permutations",
     "positive_weights",
     "well_conditioned_matrices",
@@ -97,3 +100,69 @@ def permutations(draw, n):
     """A permutation of range(n)."""
     seed = draw(st.integers(0, 2**32 - 1))
     return np.random.default_rng(seed).permutation(n)
+
+
+@st.composite
+def ordinal_data(draw, min_rows=40, max_rows=120, max_cols=4, n_classes=(3, 4)):
+    """``(X, y)`` from a latent logistic model with every class present.
+
+    ``X`` has shifted and scaled columns (so un-standardisation is exercised);
+    ``y`` takes the values ``0..K-1`` with ``K`` drawn from ``n_classes``.
+    """
+    rows = draw(st.integers(min_rows, max_rows))
+    cols = draw(st.integers(1, max_cols))
+    K = draw(st.sampled_from(list(n_classes)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, cols)) * rng.uniform(0.1, 10, cols) + rng.uniform(-5, 5, cols)
+    Z = (X - X.mean(0)) / X.std(0)
+    latent = Z @ rng.uniform(-1, 1, cols) + rng.logistic(size=rows)
+    y = np.searchsorted(np.quantile(latent, np.linspace(0, 1, K + 1)[1:-1]), latent)
+    return X, y
+
+
+# Classification labels and per-class scores (class-weighted metrics).
+
+
+@st.composite
+def label_problems(draw):
+    """Random multiclass or multilabel ``(y_true, y_pred, labels, sample_weight)``.
+
+    Multiclass supports are skewed; ``labels`` (or None) may include a label
+    that never occurs; ``sample_weight`` (or None) may contain zeros.
+    """
+    n = draw(st.integers(1, 30))
+    n_classes = draw(st.integers(2, 5))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    multilabel = draw(st.booleans())
+    if multilabel:
+        y_true = rng.integers(0, 2, (n, n_classes))
+        y_pred = rng.integers(0, 2, (n, n_classes))
+        all_labels = np.arange(n_classes)
+    else:
+        # Skewed class frequencies so supports differ.
+        p = rng.dirichlet(np.full(n_classes, 0.7))
+        y_true = rng.choice(n_classes, n, p=p)
+        y_pred = np.where(rng.random(n) < 0.6, y_true, rng.choice(n_classes, n))
+        all_labels = np.arange(n_classes + 1)  # the extra label never occurs
+    labels = None
+    if draw(st.booleans()):
+        size = draw(st.integers(1, len(all_labels)))
+        labels = rng.permutation(all_labels)[:size]
+    sample_weight = None
+    if draw(st.booleans()):
+        sample_weight = rng.choice([0.0, 0.5, 1.0, 2.0, 3.0], n)
+    return y_true, y_pred, labels, sample_weight
+
+
+@st.composite
+def comonotone_scores(draw):
+    """``(supports, scores)``: class supports in increasing order and per-class
+    scores that increase or decrease with them."""
+    n_classes = draw(st.integers(3, 6))
+    supports = np.sort(draw(st.lists(st.integers(1, 40), min_size=n_classes,
+                                     max_size=n_classes)))
+    scores = np.sort(draw(st.lists(st.floats(0, 1), min_size=n_classes, max_size=n_classes)))
+    increasing = draw(st.booleans())
+    return supports, scores if increasing else scores[::-1]

@@ -42,15 +42,27 @@ def test_api_page_lists_every_public_name():
         assert f".. automodule:: {module_name}\n" in api, f"{module_name} has no API section"
 
 
+def _own_public_members(cls):
+    """Public methods and properties that weightstats itself defines for ``cls``
+    (including those inherited from private weightstats base classes)."""
+    for attr in dir(cls):
+        if attr.startswith("_") or re.fullmatch(r"set_\w+_request", attr):
+            continue
+        owner = next((k for k in cls.__mro__ if attr in vars(k)), None)
+        member = vars(owner)[attr] if owner is not None else None
+        if owner is None or not owner.__module__.startswith("weightstats"):
+            continue
+        if inspect.isfunction(member) or isinstance(member, (property, classmethod, staticmethod)):
+            yield attr
+
+
 def _docstring_targets():
     for module_name, name, obj in _public_names():
         if not (inspect.isclass(obj) or inspect.isfunction(obj)):
             continue
         yield pytest.param(f"{module_name}.{name}", obj, id=f"{module_name}.{name}")
         if inspect.isclass(obj):
-            for attr, member in vars(obj).items():
-                if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
-                    continue
+            for attr in _own_public_members(obj):
                 yield pytest.param(f"{module_name}.{name}.{attr}", None, id=f"{module_name}.{name}.{attr}")
 
 

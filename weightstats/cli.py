@@ -17,7 +17,7 @@ from ._version import __version__
 __all__ = ["CLIError", "main"]
 
 # Modules that add subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS = ["weightstats.cli"]
+SUBCOMMANDS = ["weightstats.cli", "weightstats.balancing._cli"]
 
 
 class CLIError(Exception):

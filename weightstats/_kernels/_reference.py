@@ -30,3 +30,11 @@ def kernel_matvec_ref(X, Y, V, **kwargs):
     """Reference for :func:`weightstats._kernels.kernel_matvec`."""
     kwargs.pop("block_size", None)
     return kernel_matrix_ref(X, Y, **kwargs) @ np.asarray(V, dtype=float)
+
+
+def isotonic_rows_ref(values):
+    """Reference for :func:`weightstats._kernels.isotonic_rows` (scikit-learn, row by row)."""
+    from sklearn.isotonic import isotonic_regression
+
+    values = np.asarray(values, dtype=float)
+    return np.vstack([isotonic_regression(row, increasing=True) for row in values])

@@ -1,6 +1,19 @@
 """Torch methods as skorch-style estimators, callbacks and modules.
 
 Needs the ``torch`` extra; ``import weightstats`` never imports this package.
+
+* Estimators (skorch nets with scikit-learn defaults and sample weights):
+  :class:`NeuralNetClassifier`, :class:`NeuralNetRegressor`,
+  :class:`WeightBalancingClassifier`, :class:`WeightAligningClassifier`.
+* Training extras as skorch callbacks with mutable samplers:
+  :class:`DynamicDataPruning` + :class:`ActiveSubsetSampler` (EL2N data
+  diets), :class:`PretrainThenMix` + :class:`TaskMixtureSampler`,
+  :class:`WeightSelectionInit`.
+* Functions on weights and outputs: :func:`el2n_scores`,
+  :func:`temperature_task_probs`, :func:`weight_aligning`,
+  :func:`model_stock`, :func:`weight_selection`,
+  :func:`uniform_element_selection`, :func:`get_head`.
+* Modules: :class:`MLP`, :class:`MultiHeadMLP`, :class:`ETFHead`.
 """
 
 try:
@@ -12,4 +25,33 @@ except ImportError as exc:  # pragma: no cover - exercised where torch is absent
         "pip install weightstats[torch]"
     ) from exc
 
-__all__ = []
+from ._data_diet import ActiveSubsetSampler, DynamicDataPruning, el2n_scores
+from ._long_tail import WeightBalancingClassifier, get_head
+from ._model_stock import model_stock
+from ._modules import MLP, ETFHead, MultiHeadMLP
+from ._net import NeuralNetClassifier, NeuralNetRegressor
+from ._task_mixture import PretrainThenMix, TaskMixtureSampler, temperature_task_probs
+from ._weight_aligning import WeightAligningClassifier, weight_aligning
+from ._weight_selection import WeightSelectionInit, uniform_element_selection, weight_selection
+
+__all__ = [
+    "ActiveSubsetSampler",
+    "DynamicDataPruning",
+    "ETFHead",
+    "MLP",
+    "MultiHeadMLP",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
+    "PretrainThenMix",
+    "TaskMixtureSampler",
+    "WeightAligningClassifier",
+    "WeightBalancingClassifier",
+    "WeightSelectionInit",
+    "el2n_scores",
+    "get_head",
+    "model_stock",
+    "temperature_task_probs",
+    "uniform_element_selection",
+    "weight_aligning",
+    "weight_selection",
+]

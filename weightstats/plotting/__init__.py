@@ -3,4 +3,6 @@
 Each family's plot functions live beside the family and are re-exported here.
 """
 
-__all__ = []
+from ..balancing._plotting import love_plot
+
+__all__ = ["love_plot"]

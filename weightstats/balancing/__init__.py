@@ -1,0 +1,39 @@
+"""Causal balancing weights, balance diagnostics and treatment-effect estimates.
+
+Balancers learn one weight per unit so that the treated and control groups
+look alike, then estimate a treatment effect with honest uncertainty:
+
+* :class:`IPMBalancer`: minimises an integral probability metric (MMD,
+  energy distance, moments, sigmoid units) between the weighted groups;
+* :class:`EntropyBalancer`: exact mean (and higher-moment) balance by
+  exponential tilting;
+* :class:`PropensityBalancer`: inverse probability weighting.
+
+The diagnostics (:func:`balance_table`, :func:`effective_sample_size`,
+:func:`love_plot`) and :func:`weighted_effect` / :class:`EffectResults` work
+with weights from any method.
+"""
+
+from ._base import OverlapWarning
+from ._diagnostics import balance_table, effective_sample_size
+from ._effects import EffectResults, bootstrap_replicates, weighted_effect
+from ._entropy import EntropyBalancer
+from ._ipm import BalancingIPM, IPMBalancer, available_ipms, register_ipm
+from ._plotting import love_plot
+from ._propensity import PropensityBalancer
+
+__all__ = [
+    "BalancingIPM",
+    "EffectResults",
+    "EntropyBalancer",
+    "IPMBalancer",
+    "OverlapWarning",
+    "PropensityBalancer",
+    "available_ipms",
+    "balance_table",
+    "bootstrap_replicates",
+    "effective_sample_size",
+    "love_plot",
+    "register_ipm",
+    "weighted_effect",
+]

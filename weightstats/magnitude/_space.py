@@ -142,4 +142,3 @@ def new_point_weights(space, Q, *, n_jobs=None):
 def training_scores(space, distinct):
     """Per-row training scores: each row's point weight (copies get the full weight)."""
     return distinct.broadcast(space["weights"])
-

@@ -327,3 +327,27 @@ def make_fit_data(estimator, seed=0, n_samples=40, n_features=3):
     else:
         y = np.arange(n_samples) % 2
     return X, y, {}
+
+# --- issue 4: UniformTransformerEstimator -------------------------------------
+# scikit-learn's checks pass treatments labelled {0, 1} or {1, 2}; pos_label=1
+# names the treated group in both (other labels need pos_label by design).
+FAST_PARAMS["UniformTransformerEstimator"] = {"pos_label": 1, "n_bootstrap": 20}
+
+
+def _treatment_and_outcome(rng, n_samples=60, n_features=2):
+    """Covariates, a 0/1 treatment (passed as ``y``) and the outcome as a fit keyword."""
+    X = rng.standard_normal((n_samples, n_features))
+    treatment = np.arange(n_samples) % 2
+    outcome = X.sum(axis=1) + treatment + 0.1 * rng.standard_normal(n_samples)
+    return X, treatment, {"y": outcome}
+
+
+FIT_DATA["UniformTransformerEstimator"] = _treatment_and_outcome
+EXPECTED_FAILED_CHECKS["UniformTransformerEstimator"] = {
+    "check_fit_score_takes_y": _TREATMENT_ARG,
+    "check_sample_weight_equivalence_on_dense_data": (
+        "the check passes the treatment as the keyword y=, which here is the outcome; "
+        "tests/test_uniform_transformer.py checks integer weights == repeated rows"
+    ),
+}
+# --- end issue 4 ---------------------------------------------------------------

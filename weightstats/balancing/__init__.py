@@ -7,7 +7,9 @@ look alike, then estimate a treatment effect with honest uncertainty:
   energy distance, moments, sigmoid units) between the weighted groups;
 * :class:`EntropyBalancer`: exact mean (and higher-moment) balance by
   exponential tilting;
-* :class:`PropensityBalancer`: inverse probability weighting.
+* :class:`PropensityBalancer`: inverse probability weighting;
+* :class:`UniformTransformerEstimator`: the effect as a kernel U-statistic
+  after a transform that makes the reweighted group uniform on the cube.
 
 The diagnostics (:func:`balance_table`, :func:`effective_sample_size`,
 :func:`love_plot`) and :func:`weighted_effect` / :class:`EffectResults` work
@@ -21,6 +23,7 @@ from ._entropy import EntropyBalancer
 from ._ipm import BalancingIPM, IPMBalancer, available_ipms, register_ipm
 from ._plotting import love_plot
 from ._propensity import PropensityBalancer
+from ._uniform_transformer import UniformTransformerEstimator
 
 __all__ = [
     "BalancingIPM",
@@ -29,6 +32,7 @@ __all__ = [
     "IPMBalancer",
     "OverlapWarning",
     "PropensityBalancer",
+    "UniformTransformerEstimator",
     "available_ipms",
     "balance_table",
     "bootstrap_replicates",

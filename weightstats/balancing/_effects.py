@@ -118,8 +118,8 @@ class EffectResults(EstimateResults):
             )
         elif se_method == "bootstrap" and bootstrap_estimates is not None:
             all_notes.append(
-                f"Bootstrap standard error from {len(bootstrap_estimates)} resamples of each "
-                "group, re-estimating the weights every time."
+                f"Bootstrap standard error from {len(bootstrap_estimates)} resamples, "
+                "re-estimating the weights every time."
             )
         all_notes += list(notes or [])
         super().__init__(

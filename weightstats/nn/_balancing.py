@@ -81,9 +81,9 @@ class NeuralCriticIPM(BalancingIPM):
       (meant for exact solvers) is used. Instead ``converged`` is True when
       the masses moved by at most ``tol`` (default 0.02) in total variation
       distance, ``0.5 * sum |m_now - m_then|``, over the last ``window``
-      epochs (default a tenth of them, at least 20, at most all); otherwise the balancer warns with a
-      ``ConvergenceWarning``. ``solver_info_["weight_change"]`` holds the
-      value.
+      epochs (default a tenth of them, at least 20, at most all);
+      otherwise the balancer warns with a ``ConvergenceWarning``.
+      ``solver_info_["weight_change"]`` holds the value.
     * **Distance** (:meth:`squared_distance`, used for ``ipm_before_`` and
       ``ipm_after_``): a fresh critic, initialised from a seed drawn once
       per fit, is trained for ``distance_steps = 100`` steps on the two
@@ -229,6 +229,11 @@ class NeuralCriticIPM(BalancingIPM):
         layers.append(nn.Linear(width, 1))
         return nn.Sequential(*layers).to(device=self.device, dtype=torch.float32)
 
+    def _solver_name(self):
+        how = [f"gradient penalty {self.gradient_penalty:g}"] if self.gradient_penalty else []
+        how += [f"clipping {self.clip:g}"] if self.clip is not None else []
+        return f"alternating Adam ({', '.join(how) or 'unconstrained critic'})"
+
     def _adam(self, params, lr):
         # The per-parameter loop beats the multi-tensor one on these small CPU
         # problems (about 2x per step); elsewhere keep torch's default.
@@ -243,7 +248,8 @@ class NeuralCriticIPM(BalancingIPM):
         """One ascent step on ``(c'f(X))^2 - tau GP``; returns ``(c'f(X))^2`` before it.
 
         ``X`` stacks the two samples (the first has ``n_a`` rows) and ``c``
-        their masses, the second sample's negated, so ``c'f(X)`` is the weighted mean difference.
+        their masses, the second sample's negated, so ``c'f(X)`` is the
+        weighted mean difference.
         """
         n = X.shape[0]
         if self.gradient_penalty > 0:
@@ -358,7 +364,7 @@ class NeuralCriticIPM(BalancingIPM):
         ridge_t = self._tensor(ridge)
         use_ridge = bool(np.any(ridge > 0))
         linear = bal.weight_model == "linear"
-        history = []
+        last_loss = float("nan")
         # Short windows see little movement however far from done the weights are.
         window = min(self.window or max(20, self.n_epochs // 10), self.n_epochs)
         snapshot = None
@@ -394,10 +400,10 @@ class NeuralCriticIPM(BalancingIPM):
                 weight_opt.zero_grad()
                 loss.backward()
                 weight_opt.step()
-                history.append(float(loss.detach()))
+                last_loss = float(loss.detach())
             with torch.no_grad():
                 final = masses().cpu().numpy()
-        final = np.maximum(final, 0.0)
+        final = np.maximum(final.astype(np.float64), 0.0)
         final = final / final.sum()
         # How far the weights still moved in the last window: the total
         # variation distance between the masses then and now.
@@ -410,12 +416,12 @@ class NeuralCriticIPM(BalancingIPM):
         return final, {
             "representation": (f"MLP critic ({self.n_layers}x{self.hidden_units}, "
                                f"LeakyReLU({self.negative_slope:g}))"),
-            "solver": "alternating Adam (WGAN-GP)",
+            "solver": self._solver_name(),
             "converged": bool(moved <= self.tol),
             "iterations": self.n_epochs,
             "objective": objective,
             "initial_objective": initial,
-            "adversarial_objective": history[-1],
+            "adversarial_objective": last_loss,
             "weight_change": moved,
             "penalty": float(np.sum(ridge * final * final)),
             "time": time.perf_counter() - start,

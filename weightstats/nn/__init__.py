@@ -14,6 +14,8 @@ Needs the ``torch`` extra; ``import weightstats`` never imports this package.
   :func:`model_stock`, :func:`weight_selection`,
   :func:`uniform_element_selection`, :func:`get_head`.
 * Modules: :class:`MLP`, :class:`MultiHeadMLP`, :class:`ETFHead`.
+* Balancing: :class:`NeuralCriticIPM`, registered on import as
+  ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP critic).
 """
 
 try:
@@ -25,6 +27,8 @@ except ImportError as exc:  # pragma: no cover - exercised where torch is absent
         "pip install weightstats[torch]"
     ) from exc
 
+from ..balancing import register_ipm
+from ._balancing import NeuralCriticIPM
 from ._data_diet import ActiveSubsetSampler, DynamicDataPruning, el2n_scores
 from ._long_tail import WeightBalancingClassifier, get_head
 from ._model_stock import model_stock
@@ -40,6 +44,7 @@ __all__ = [
     "ETFHead",
     "MLP",
     "MultiHeadMLP",
+    "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
     "PretrainThenMix",
@@ -55,3 +60,6 @@ __all__ = [
     "weight_aligning",
     "weight_selection",
 ]
+
+# Idempotent: registering the same class again is a no-op.
+register_ipm("neural", NeuralCriticIPM)

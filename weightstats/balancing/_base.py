@@ -161,7 +161,31 @@ def standardize_columns(X, sample_weight, *, warn=True, names=None):
     return (X[:, keep] - mean[keep]) / sd[keep], keep
 
 
-class BaseBalancer(BaseEstimator):
+class BalanceTableMixin:
+    """``balance_table()`` for estimators that learn one weight per training row.
+
+    Needs the fitted ``weights_``, ``treated_``, ``estimand`` and the training
+    data kept as ``_X_fit`` and ``_sample_weight_fit``.
+    """
+
+    def balance_table(self):
+        """Covariate balance of the training data before and after weighting.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            See :func:`~weightstats.balancing.balance_table`.
+        """
+        check_is_fitted(self)
+        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
+                 else [f"x{j}" for j in range(self.n_features_in_)])
+        return balance_table(
+            self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
+            sample_weight=self._sample_weight_fit, feature_names=names,
+        )
+
+
+class BaseBalancer(BalanceTableMixin, BaseEstimator):
     """Base class of the balancers (not for direct use).
 
     Subclasses implement ``_prepare(X, sample_weight)`` (covariate
@@ -300,22 +324,6 @@ class BaseBalancer(BaseEstimator):
         )
 
     # ------------------------------------------------------------------ results
-
-    def balance_table(self):
-        """Covariate balance of the training data before and after weighting.
-
-        Returns
-        -------
-        table : pandas.DataFrame
-            See :func:`~weightstats.balancing.balance_table`.
-        """
-        check_is_fitted(self)
-        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
-                 else [f"x{j}" for j in range(self.n_features_in_)])
-        return balance_table(
-            self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
-            sample_weight=self._sample_weight_fit, feature_names=names,
-        )
 
     def estimate_effect(self, y, *, augment=None, se="sandwich", n_bootstrap=200):
         """Estimate the treatment effect on the training units' outcomes.

@@ -54,8 +54,8 @@ from ..utils import (
     fill_doc,
     progress,
 )
-from ._base import OverlapWarning
-from ._diagnostics import _kish, balance_table
+from ._base import BalanceTableMixin, OverlapWarning
+from ._diagnostics import _kish
 from ._effects import EffectResults
 from ._uniform_maps import (
     apply_uniform_map,
@@ -107,7 +107,7 @@ def auto_bandwidth(n, d, kernel="epanechnikov"):
 
 
 @fill_doc
-class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
+class UniformTransformerEstimator(BalanceTableMixin, TransformerMixin, BaseEstimator):
     """Treatment effects as a kernel U-statistic after a uniformising transform.
 
     The reweighted arm's covariates are mapped by a data-driven transform
@@ -805,25 +805,6 @@ class UniformTransformerEstimator(TransformerMixin, BaseEstimator):
             Printable and notebook-friendly.
         """
         return self._check_effect().summary(alpha, method=method)
-
-    def balance_table(self):
-        """Covariate balance of the training data before and after weighting.
-
-        The implied weights ``weights_`` go through the same diagnostics as
-        every balancer's.
-
-        Returns
-        -------
-        table : pandas.DataFrame
-            See :func:`~weightstats.balancing.balance_table`.
-        """
-        check_is_fitted(self)
-        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
-                 else [f"x{j}" for j in range(self.n_features_in_)])
-        return balance_table(
-            self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
-            sample_weight=self._sample_weight_fit, feature_names=names,
-        )
 
     def transform(self, X):
         """Map covariates by the fitted uniformising transform(s).

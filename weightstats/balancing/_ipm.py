@@ -113,6 +113,10 @@ def available_ipms():
     return sorted(_REGISTRY)
 
 
+#: Below this many reweighted units the dense Gram matrix is always used.
+SMALL_FACTOR_MIN_UNITS = 200
+
+
 class BalancingIPM:
     """A discriminator class for :class:`IPMBalancer`: how to measure and minimise an IPM.
 
@@ -305,6 +309,15 @@ class _KernelIPM(BalancingIPM):
                                        self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter),
                                        cap, ridge, tol_abs, max_iter)
             info["rank"] = res.rank
+            if not res.converged and bal.representation == "auto":
+                # The factor was an "auto" choice for a small problem: the exact
+                # dense solve is affordable and decides.
+                rep = info["representation"] = "dense"
+                exact.dense = _qp.DenseOperator(self.block(Xs, Xs), ridge)
+                res = _qp.solve_simplex_qp(exact.dense, b, cap=cap, tol=tol_abs,
+                                           max_iter=max_iter, solver=bal.solver, x0=base_mass,
+                                           rng=qp_rng)
+                del info["rank"]
         elif rep in ("lowrank+working-set", "working-set"):
             res, extra = self._solve_working_set(Z, source, target, target_mass, exact, fac,
                                                  base_mass, cap, ridge, tol_abs, max_iter, rep,
@@ -337,12 +350,20 @@ class _KernelIPM(BalancingIPM):
     def _auto_representation(self, Z, source, target, target_mass):
         """Choose how to hold the kernel; returns the choice and the factor, if any.
 
-        Up to 2500 reweighted units the dense Gram matrix (its Cholesky steps
-        cost about as much as Woodbury steps on a factor of the rank wide
-        Gaussian kernels need there). Larger problems: a pivoted-Cholesky factor
-        screens for a working set (or solves, when the support is large).
+        Up to 2500 reweighted units: a pivoted-Cholesky factor when one of
+        rank below a third of the units reaches the trace tolerance (a
+        Woodbury step then costs O(n r^2), against n^3 / 3 for the dense
+        Cholesky step; 1.3-1.6x faster fits on Kang-Schafer with 500 controls,
+        rank about 120), else the dense Gram matrix. Larger problems: a
+        pivoted-Cholesky factor screens for a working set (or solves, when the
+        support is large).
         """
         if source.size <= _qp.DENSE_IPM_MAX:
+            if self.has_factor and source.size >= SMALL_FACTOR_MIN_UNITS:
+                max_rank = source.size // 3
+                fac = self._factorize(Z, source, target, target_mass, 1e-10, max_rank=max_rank)
+                if fac["L"].shape[1] < max_rank:
+                    return "lowrank", fac
             return "dense", None
         if not self.has_factor:
             return "working-set", None
@@ -788,8 +809,11 @@ class IPMBalancer(BaseBalancer):
         weights, as stable balancing weights do. 0 solves the pure IPM
         problem.
     representation : {"auto", "dense", "lowrank", "matrix_free"}, default="auto"
-        How the kernel is held. ``"auto"``: the dense Gram matrix up to 2500
-        reweighted units; above that, a pivoted-Cholesky factor (``"mmd"``)
+        How the kernel is held. ``"auto"``: up to 2500 reweighted units, a
+        pivoted-Cholesky factor when one of rank below a third of the units
+        is accurate to 1e-10 per unit (``"mmd"``; the answer is certified on
+        the exact kernel, and solved densely if that fails), otherwise the
+        dense Gram matrix; above 2500, a pivoted-Cholesky factor (``"mmd"``)
         or the exact gradient screens the units, and the problem is solved
         exactly on a working set that grows until the optimality conditions
         hold for all units; if the support outgrows the working set, the

@@ -481,3 +481,38 @@ def test_invalid_options_raise():
         bal.estimate_effect(np.r_[np.nan, y[1:]])
     with pytest.raises(ValueError, match="clip"):
         PropensityBalancer(clip=(0.9, 0.1)).fit(X, t)
+
+
+def test_auto_uses_a_certified_factor_for_mid_sized_problems():
+    """Between 200 and 2500 reweighted units, "auto" solves on a low-rank factor
+    when one of rank below n/3 suffices; the exact certificate holds and the
+    objective equals the dense solve's to within the tolerance."""
+    ks = make_kang_schafer(1000, random_state=1)
+    n_controls = int((ks.treatment == 0).sum())
+    auto = IPMBalancer().fit(ks.data, ks.treatment)
+    dense = IPMBalancer(representation="dense").fit(ks.data, ks.treatment)
+    info, ref = auto.solver_info_, dense.solver_info_
+    assert info["representation"] == "lowrank" and ref["representation"] == "dense"
+    assert info["converged"] and info["relative_gap"] <= 1e-8
+    assert info["rank"] < n_controls / 3
+    assert abs(info["objective"] - ref["objective"]) <= 2e-8 * ref["tolerance_scale"]
+
+
+def test_auto_falls_back_to_dense_when_the_factor_is_not_certified(monkeypatch):
+    from weightstats.balancing import _ipm
+
+    original = _ipm._KernelIPM._refine_lowrank
+
+    def uncertified(self, *args, **kwargs):
+        res = original(self, *args, **kwargs)
+        res["converged"] = False
+        return res
+
+    monkeypatch.setattr(_ipm._KernelIPM, "_refine_lowrank", uncertified)
+    ks = make_kang_schafer(1000, random_state=1)
+    bal = IPMBalancer().fit(ks.data, ks.treatment)
+    info = bal.solver_info_
+    assert info["representation"] == "dense" and info["converged"] and "rank" not in info
+    # An explicit low-rank request is honoured (and its failure reported).
+    with pytest.warns(ConvergenceWarning):
+        IPMBalancer(representation="lowrank").fit(ks.data, ks.treatment)

@@ -155,3 +155,22 @@ BENCHMARKS = {
     "el2n_rescoring": el2n_rescoring,
     "model_stock_state_dict": model_stock_state_dict,
 }
+
+
+def _collect_subpackage_benchmarks():
+    """Add the ``BENCHMARKS`` of every ``benchmarks/nn_<subpackage>.py`` module.
+
+    Each ``weightstats.nn`` subpackage keeps its benchmarks in its own module,
+    and all of them run as the one group ``python -m benchmarks nn``.
+    """
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name):
+        if info.name.startswith("nn_"):
+            module = importlib.import_module(f"{__package__}.{info.name}")
+            BENCHMARKS.update(module.BENCHMARKS)
+
+
+_collect_subpackage_benchmarks()

@@ -480,12 +480,14 @@ def test_weight_balancing_loss_and_adjustment_rules():
     expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
     expected = expected + 0.005 * (features**2).sum(dim=1)
     torch.testing.assert_close(net.get_sample_losses((logits, features), target), expected)
-    # Multiplicative adjustment z * pi^(-0.65), additive z - tau log pi.
+    # Default additive z - log pi; the paper's multiplicative z * pi^(-0.65).
     z = torch.tensor([[1.0, -2.0, 0.5]])
     prior = torch.tensor([0.6, 0.2, 0.2])
-    torch.testing.assert_close(net.adjust_logits(z), z * prior ** (-0.65))
-    net.set_params(logit_adjustment="additive")
     torch.testing.assert_close(net.adjust_logits(z), z - torch.log(prior))
+    net.set_params(logit_adjustment="multiplicative")
+    torch.testing.assert_close(net.adjust_logits(z), z * prior ** (-0.65))
+    net.set_params(logit_adjustment="additive", tau=0.5)
+    torch.testing.assert_close(net.adjust_logits(z), z - 0.5 * torch.log(prior))
     net.set_params(logit_adjustment=None)
     torch.testing.assert_close(net.adjust_logits(z), z)
     # The momentum / weight decay defaults reach the optimizer.
@@ -518,6 +520,12 @@ def test_two_stage_recipe_retrains_only_the_head_with_max_norm():
     ).fit(X, y)
     assert net.history[:, "stage"] == [1, 1, 1, 2, 2, 2, 2]
     assert isinstance(net.module_.head, torch.nn.Linear)
+    # Stage 1 is plain cross-entropy, as in the reference (no feature term).
+    assert not net.module_.return_features
+    logits, target = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    net.stage_ = 1
+    torch.testing.assert_close(net.get_sample_losses((logits, torch.randn(4, 5)), target), expected)
     # Stage 2 leaves the body alone ...
     for weight in snap.body[3:]:
         torch.testing.assert_close(weight, snap.body[2])
@@ -560,10 +568,42 @@ def test_logit_adjustment_helps_the_tail_of_long_tailed_digits():
     adjusted = scores(ce.set_params(logit_adjustment="additive"))
     assert adjusted[0] > plain[0] + 0.04 and adjusted[1] > plain[1] + 0.2
 
-    wb = WeightBalancingClassifier(callbacks=[_lr_decay(epochs)], **common).fit(X, y)
+    wb = WeightBalancingClassifier(
+        logit_adjustment="multiplicative", callbacks=[_lr_decay(epochs)], **common
+    ).fit(X, y)
     multiplicative = scores(wb)
     unadjusted = scores(wb.set_params(logit_adjustment=None))
     assert multiplicative[0] > unadjusted[0] + 0.1 and multiplicative[1] > unadjusted[1]
+
+
+@pytest.mark.slow
+def test_default_weight_balancing_beats_plain_cross_entropy_on_long_tailed_digits():
+    """The default (one-stage, additive adjustment) against plain cross-entropy
+    on the same data and schedule, 3 seeds. Measured over 5 seeds (user guide):
+    balanced accuracy 0.788 (CE) vs 0.852 (default); the paper's multiplicative
+    rule gives 0.739."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from .test_reweighting_training import _long_tailed_digits
+
+    gains = []
+    for seed in range(3):
+        X, y, X_test, y_test = _long_tailed_digits(seed=seed)
+        X, X_test = X.astype(np.float32), X_test.astype(np.float32)
+        common = dict(
+            module__hidden_units=(128,), lr=0.05, max_epochs=60, batch_size=64,
+            random_state=seed, callbacks=[_lr_decay(60)],
+        )
+        ce = WeightBalancingClassifier(
+            feature_reg=0.0, logit_adjustment=None, module__head="linear",
+            optimizer__weight_decay=0.0, **common,
+        ).fit(X, y)
+        default = WeightBalancingClassifier(**common).fit(X, y)
+        gains.append(
+            balanced_accuracy_score(y_test, default.predict(X_test))
+            - balanced_accuracy_score(y_test, ce.predict(X_test))
+        )
+    assert min(gains) > 0 and np.mean(gains) > 0.03
 
 
 # ==========================================================================

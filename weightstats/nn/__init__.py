@@ -16,6 +16,11 @@ the kind of method (see the user guide, "Where methods live"):
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
   :func:`uniform_element_selection`;
+* :mod:`weightstats.nn.quantization`: quantisation-aware training with
+  :class:`StatsQ` / :class:`LSQ` (:func:`prepare_qat`),
+  :class:`TrackOscillation`, :class:`ConfidenceGuidedAnnealing`,
+  :class:`QKReparamAttention`; post-training :class:`SignRound` and
+  :func:`rtn_quantize` into :class:`QuantLinear` layers;
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic).
@@ -44,24 +49,54 @@ from .data import (
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
 from .layers import MLP, ETFHead, MultiHeadMLP, get_head
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .quantization import (
+    LSQ,
+    ConfidenceGuidedAnnealing,
+    QKReparamAttention,
+    QuantLinear,
+    SignRound,
+    StatsQ,
+    TrackOscillation,
+    confident_weights,
+    lsq_fake_quantize,
+    prepare_qat,
+    quantized_weights,
+    rtn_quantize,
+    signround_fake_quantize,
+    statsq_quantize,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
+    "ConfidenceGuidedAnnealing",
     "DynamicDataPruning",
     "ETFHead",
+    "LSQ",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
     "PretrainThenMix",
+    "QKReparamAttention",
+    "QuantLinear",
+    "SignRound",
+    "StatsQ",
     "TaskMixtureSampler",
+    "TrackOscillation",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
     "WeightSelectionInit",
+    "confident_weights",
     "el2n_scores",
     "get_head",
+    "lsq_fake_quantize",
     "model_stock",
+    "prepare_qat",
+    "quantized_weights",
+    "rtn_quantize",
+    "signround_fake_quantize",
+    "statsq_quantize",
     "temperature_task_probs",
     "uniform_element_selection",
     "weight_aligning",

@@ -109,7 +109,13 @@ class QKReparamAttention(nn.Module):
                 parametrize.register_parametrization(layer, "weight", StatsQ(bits))
 
     def qk_product(self):
-        """The per-head products ``W_q^h^T W_k^h``, shape ``(heads, C, C)`` (full precision)."""
+        """The per-head products ``W_q^h^T W_k^h`` in full precision.
+
+        Returns
+        -------
+        product : torch.Tensor of shape (num_heads, embed_dim, embed_dim)
+            One ``C x C`` product per head (differentiable).
+        """
         q = self.q.weight.reshape(self.num_heads, self.head_dim, self.embed_dim)
         k = self.k.weight.reshape(self.num_heads, self.head_dim, self.embed_dim)
         return q.transpose(1, 2) @ k

@@ -77,14 +77,24 @@ def unpack_codes(packed, bits, n):
         The codes.
     """
     rows = packed.shape[0]
-    device = packed.device
-    mask = 2**bits - 1
-    if 8 % bits == 0:
-        shifts = _bit_positions(8 // bits, device) * bits
-        return ((packed.unsqueeze(-1) >> shifts) & mask).reshape(rows, -1)[:, :n]
-    stream = (packed.unsqueeze(-1) >> _bit_positions(8, device)) & 1
-    stream = stream.reshape(rows, -1)[:, : n * bits].reshape(rows, n, bits)
-    return (stream << _bit_positions(bits, device)).sum(dim=-1, dtype=torch.uint8)
+    if bits == 8:
+        return packed[:, :n]
+    # Eight codes fill exactly ``bits`` bytes. Split the chunks into byte
+    # planes and shift each code out of the one or two bytes it spans; uint8
+    # shifts by a scalar are vectorised (broadcast shifts are several times
+    # slower, and wider integer types cost memory traffic).
+    chunks = math.ceil(n / 8)
+    if packed.shape[1] != chunks * bits:
+        packed = F.pad(packed, (0, chunks * bits - packed.shape[1]))
+    planes = packed.reshape(rows, chunks, bits).permute(2, 0, 1).contiguous()
+    parts = []
+    for k in range(8):
+        byte, offset = divmod(bits * k, 8)
+        code = planes[byte] >> offset
+        if offset + bits > 8:
+            code = code | (planes[byte + 1] << (8 - offset))
+        parts.append(code & (2**bits - 1))
+    return torch.stack(parts, dim=-1).reshape(rows, -1)[:, :n]
 
 
 class QuantLinear(nn.Module):
@@ -115,7 +125,7 @@ class QuantLinear(nn.Module):
     scale_dtype : torch.dtype, default=torch.float32
         Precision of the stored scales.
     dtype : torch.dtype, default=torch.float32
-        dtype of the dequantised weight and of the bias.
+        The dtype of the dequantised weight and of the bias.
     device : torch.device or None, default=None
         Device of the buffers.
 
@@ -196,11 +206,17 @@ class QuantLinear(nn.Module):
         ----------
         linear : torch.nn.Linear
             The float layer.
-        bits, group_size, sym, scale_dtype
-            As for the class.
+        bits : int in [1, 8], default=4
+            Bits per weight.
+        group_size : int, default=128
+            Inputs per group (-1: one group per row).
+        sym : bool, default=False
+            Symmetric quantisation.
         v, min_scale, max_scale : torch.Tensor or None, default=None
             Rounding offsets and range factors (see
             :func:`signround_fake_quantize`); None gives round-to-nearest.
+        scale_dtype : torch.dtype, default=torch.float32
+            Precision of the stored scales.
 
         Returns
         -------
@@ -269,14 +285,28 @@ class QuantLinear(nn.Module):
     @property
     def weight(self):
         """The dequantised weight ``scales * (codes - qzeros)`` of shape (out, in)."""
-        codes = self.integer_weights().float()
-        group = self.group
-        zeros = self.qzeros.float().repeat_interleave(group, dim=1)[:, : self.in_features]
-        scales = self.scales.repeat_interleave(group, dim=1)[:, : self.in_features]
-        return (scales * (codes - zeros)).to(self.dtype)
+        codes = self.integer_weights()
+        n_groups, group = self.scales.shape[1], self.group
+        if n_groups * group != self.in_features:
+            codes = F.pad(codes, (0, n_groups * group - self.in_features))
+        codes = codes.reshape(self.out_features, n_groups, group).float()
+        # scale * (code - zero), in this order: the fake-quantised weight bit for bit
+        weight = self.scales.unsqueeze(-1) * (codes - self.qzeros.unsqueeze(-1).float())
+        return weight.reshape(self.out_features, -1)[:, : self.in_features].to(self.dtype)
 
     def forward(self, input):
-        """``input @ weight.T + bias`` with the weight dequantised on the fly."""
+        """``input @ weight.T + bias`` with the weight dequantised on the fly.
+
+        Parameters
+        ----------
+        input : torch.Tensor of shape (..., in_features)
+            The inputs (the weight is cast to their dtype).
+
+        Returns
+        -------
+        output : torch.Tensor of shape (..., out_features)
+            The outputs.
+        """
         weight = self.weight.to(input.dtype)
         bias = None if self.bias is None else self.bias.to(input.dtype)
         return F.linear(input, weight, bias)
@@ -300,7 +330,13 @@ class QuantLinear(nn.Module):
         return linear
 
     def get_extra_state(self):
-        """The layout (saved in ``state_dict`` and checked on load)."""
+        """The layout, saved in ``state_dict`` and checked on load.
+
+        Returns
+        -------
+        state : dict
+            ``in_features``, ``out_features``, ``bits``, ``group_size``, ``sym``.
+        """
         return {
             "in_features": self.in_features,
             "out_features": self.out_features,
@@ -310,7 +346,13 @@ class QuantLinear(nn.Module):
         }
 
     def set_extra_state(self, state):
-        """Check that a loaded state dict has this layer's layout."""
+        """Check that a loaded state dict has this layer's layout.
+
+        Parameters
+        ----------
+        state : dict
+            The layout saved by :meth:`get_extra_state`.
+        """
         mine = self.get_extra_state()
         different = {
             key: (state.get(key), value) for key, value in mine.items() if state.get(key) != value

@@ -122,8 +122,8 @@ def statsq_quantize(W, bits=2):
     W : torch.Tensor of shape (out, ...)
         The full-precision weight (finite).
     bits : int in [2, 8], default=2
-        Bit width. (One bit is not offered: the lower clip ``W / s = -1``
-        would round half-to-even to a third level.)
+        Bit width. One bit is not offered: the lower clip ``W / s = -1``
+        would round half-to-even to a third level.
 
     Returns
     -------
@@ -208,11 +208,33 @@ class StatsQ(_WeightQuantizer):
         self.bits = _check_bits(bits, 2)
 
     def forward(self, weight):
-        """The quantised weight (straight-through gradient)."""
+        """The quantised weight (straight-through gradient).
+
+        Parameters
+        ----------
+        weight : torch.Tensor of shape (out, ...)
+            The full-precision weight.
+
+        Returns
+        -------
+        quantized : torch.Tensor
+            :func:`statsq_quantize` of ``weight``.
+        """
         return statsq_quantize(weight, self.bits)
 
     def pre_round(self, weight):
-        """``clip(W / s, -1, 1 - 1e-6) 2^(bits-1) - 1/2``, same shape as ``weight``."""
+        """The values StatsQ rounds: ``clip(W / s, -1, 1 - 1e-6) 2^(bits-1) - 1/2``.
+
+        Parameters
+        ----------
+        weight : torch.Tensor of shape (out, ...)
+            The full-precision weight.
+
+        Returns
+        -------
+        values : torch.Tensor
+            Same shape as ``weight``; the codes are their rounded values.
+        """
         with torch.no_grad():
             return _statsq_pre_round(weight, self.bits)[0].reshape(weight.shape)
 
@@ -350,13 +372,35 @@ class LSQ(_WeightQuantizer):
         self.scale = nn.Parameter(init.clamp_min(_LSQ_MIN_SCALE))
 
     def forward(self, weight):
-        """The quantised weight (LSQ gradients for the weight and the scale)."""
+        """The quantised weight (LSQ gradients for the weight and the scale).
+
+        Parameters
+        ----------
+        weight : torch.Tensor of shape (out, ...)
+            The full-precision weight.
+
+        Returns
+        -------
+        quantized : torch.Tensor
+            :func:`lsq_fake_quantize` of ``weight`` with the learned scales.
+        """
         return lsq_fake_quantize(
             weight, self.scale, self.bits, implementation=self.implementation
         )
 
     def pre_round(self, weight):
-        """``clip(W / s, -2^(bits-1), 2^(bits-1) - 1)``, same shape as ``weight``."""
+        """The values LSQ rounds: ``clip(W / s, -2^(bits-1), 2^(bits-1) - 1)``.
+
+        Parameters
+        ----------
+        weight : torch.Tensor of shape (out, ...)
+            The full-precision weight.
+
+        Returns
+        -------
+        values : torch.Tensor
+            Same shape as ``weight``; the codes are their rounded values.
+        """
         with torch.no_grad():
             qmin, qmax = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
             step = self.scale.clamp_min(_LSQ_MIN_SCALE).unsqueeze(1)

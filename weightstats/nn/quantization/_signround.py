@@ -414,7 +414,7 @@ class SignRound:
         return lr, float(self.minmax_lr) if self.minmax_lr is not None else lr
 
     def _units(self, module, layers):
-        """The calibration blocks: (unit name, module name to hook, layer names)."""
+        """The calibration blocks as (module name, names of its quantised layers)."""
         modules = dict(module.named_modules())
         blocks = [] if self.blocks is None else (
             [self.blocks] if isinstance(self.blocks, str) else list(self.blocks)

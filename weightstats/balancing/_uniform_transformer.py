@@ -407,6 +407,7 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         }
         # Kept for balance_table(), as the balancers keep them.
         self._X_fit, self._sample_weight_fit, self._row_labels = X, sw, labels
+        self._check_weighting()
         if y is not None:
             self._estimate(setup, y, treated, sw, X, X_extra, rng)
         return self

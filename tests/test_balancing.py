@@ -661,3 +661,13 @@ def test_overlap_weights_are_one_minus_e_and_e_normalised_per_arm():
         assert np.all(np.isfinite(PropensityBalancer(estimand="ATO").fit(Xs, ts).weights_))
     with pytest.raises(ValueError, match="estimand"):
         EntropyBalancer(estimand="ATO").fit(X, t)
+
+
+def test_ipm_overlap_warning_names_covariates():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(np.r_[rng.standard_normal((30, 2)), rng.standard_normal((30, 2))],
+                     columns=["age", "income"])
+    X.loc[30:, "income"] += 8
+    t = np.r_[np.zeros(30), np.ones(30)]
+    with pytest.warns(OverlapWarning, match=r"covariate\(s\) income separate the groups"):
+        IPMBalancer().fit(X, t)

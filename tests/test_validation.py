@@ -51,6 +51,15 @@ def test_binary_treatment_errors(treatment, kwargs, match):
         check_binary_treatment(treatment, **kwargs)
 
 
+def test_label_lists_in_messages_show_plain_values():
+    """Labels read from numpy arrays appear as 0, 1, 2, not np.int64(0)."""
+    with pytest.raises(ValueError, match=r"got 3: \[0, 1, 2\]\.") as info:
+        check_binary_treatment(np.array([0, 1, 2]))
+    assert "np." not in str(info.value)
+    with pytest.raises(ValueError, match=r"\['a', 'b'\]"):
+        check_binary_treatment(np.array(["a", "b"]))
+
+
 @given(t=binary_treatments(20), perm=permutations(20))
 def test_binary_treatment_is_permutation_equivariant(t, perm):
     treated, _ = check_binary_treatment(t)

@@ -254,5 +254,7 @@ def check_group_sizes(treated, *, minimum=2, names=("control", "treated")):
 
 
 def _preview(values, limit=5):
-    shown = ", ".join(repr(v) for v in list(values)[:limit])
+    # Python values, not numpy reprs: [0, 1] rather than [np.int64(0), np.int64(1)].
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                      for v in list(values)[:limit])
     return f"[{shown}{', ...' if len(values) > limit else ''}]"

@@ -109,8 +109,18 @@ def test_fill_doc_and_optional_imports(capsys):
     assert list(progress(range(3), verbose=0)) == [0, 1, 2]
 
 
-def test_text_progress_bar_reports(capsys):
+def test_text_progress_reports_lines_with_remaining_time(capsys):
     from weightstats.utils._progress import _TextProgress
 
     assert list(_TextProgress(range(5), desc="boot", total=5)) == list(range(5))
-    assert "boot" in capsys.readouterr().err
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("boot: 1/5 (20%), 0:00 elapsed, about 0:00 left")
+    assert lines[-1] == "boot: 5/5 (100%), 0:00 elapsed"
+    assert "\r" not in "".join(lines)
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys):
+    # capsys's stderr is not a terminal: no tqdm redraws in captured output.
+    assert list(progress(range(3), verbose=1, desc="work")) == [0, 1, 2]
+    err = capsys.readouterr().err
+    assert "work: 1/3" in err and "work: 3/3" in err and "\r" not in err

@@ -122,7 +122,7 @@ def test_csv_run_prints_effect_balance_weights_and_solver(ks_csv, tmp_path, caps
     assert main(args) == 0
     out = capsys.readouterr().out
     for piece in ("Treatment effect (ATT)", "SMD before", "Effective sample size", "Solver:",
-                  "mean outcome control (weighted)", "Weights of the 156 control units",
+                  "mean outcome control (weighted)", "Summary of weights",
                   f"weights written to {tmp_path / 'w.csv'}"):
         assert piece in out
     written = pd.read_csv(tmp_path / "w.csv")
@@ -177,6 +177,11 @@ def test_sample_weight_and_id_columns(ks_csv, tmp_path, capsys):
     written = pd.read_csv(out_file)
     assert list(written.columns) == ["unit", "treated", "weight"]
     assert written["unit"].tolist() == frame["unit"].tolist()
+    # the largest weights are named by the ids
+    largest = doubled["weights"]["largest"][0]
+    heaviest = written.loc[written["weight"].idxmax()]
+    assert largest["row"] == heaviest["unit"] and largest["weight"] == pytest.approx(
+        2 * heaviest["weight"])  # the summary is of sample weight x weight
 
 
 # ------------------------------------------------------------------ 1. no data loss
@@ -612,7 +617,8 @@ def test_json_output_schema(ks_csv, tmp_path, capsys):
     assert {"smd_before", "smd_after", "variance_ratio_after", "ks_after"} <= set(
         doc["balance"][0])
     assert doc["ess"]["after"]["treated"] == pytest.approx(144)
-    assert doc["weights"]["control"]["n"] == 156
+    assert doc["weights"]["arms"]["control"]["n"] == 156
+    assert {row["arm"] for row in doc["weights"]["largest"]} == {"control"}  # the reweighted arm
     assert doc["converged"] is True and doc["solver"]["converged"] is True
     assert doc["outputs"] == {"weights": str(out_file)}
     # the same numbers as the library

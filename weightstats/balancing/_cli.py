@@ -340,8 +340,11 @@ def _load(args):
         if size < 2:
             raise CLIError(f"the {group} group has {size} unit(s); balancing needs at least 2 "
                            "in each group.")
+    X = frame[covariates].astype(float)
+    if args.id_column:  # label the rows of the weight summary by the user's ids
+        X.index = pd.Index(frame[args.id_column], name=args.id_column)
     return {
-        "frame": frame, "X": frame[covariates].astype(float), "treated": treated,
+        "frame": frame, "X": X, "treated": treated,
         "y": frame[outcome_col].to_numpy(dtype=float), "sample_weight": sample_weight,
         "treatment": treatment_col, "treated_label": treated_label, "outcome": outcome_col,
         "covariates": covariates, "source": source, "builtin": builtin,
@@ -437,6 +440,9 @@ def _describe_method(estimator):
 
 def run(args):
     """Run ``weightstats balance``; returns the exit status."""
+    from . import WeightSummary
+    from ._base import arms_for_estimand
+
     _check_options(args)
     progress = Progress(verbose=args.verbose, quiet=args.quiet)
     progress(f"reading {args.input or 'the built-in LaLonde data'}")
@@ -460,12 +466,16 @@ def run(args):
                                                n_bootstrap=args.n_bootstrap,
                                                augment=args.augment)
             table = estimator.balance_table()
-            weight_stats = _weight_stats(estimator, data)
+            weights = estimator.weight_summary()
+            # the units kept at weight 1 (the treated for ATT) have no largest weights to show
+            reweighted = [arm for arm, _, _ in arms_for_estimand(data["treated"], args.estimand)]
+            weights = WeightSummary(weights.table,
+                                    weights.largest[weights.largest["arm"].isin(reweighted)])
         except ValueError as exc:
             raise CLIError(cli_words(str(exc))) from None
     progress("done")
     messages = _warning_messages(caught)
-    report = _Report(args, data, estimator, result, table, weight_stats, messages)
+    report = _Report(args, data, estimator, result, table, weights, messages)
     written = _write_outputs(args, data, estimator, table)
     if args.format == "json":
         print(json.dumps(to_json(report.as_dict(written)), indent=2))
@@ -486,41 +496,15 @@ def _warning_messages(caught):
     return messages
 
 
-def _weight_stats(estimator, data):
-    """Distribution of the weights in each reweighted group."""
-    import numpy as np
-
-    from ._base import arms_for_estimand
-
-    w = estimator.weights_
-    s = data["sample_weight"] if data["sample_weight"] is not None else np.ones_like(w)
-    rows = {}
-    for name, mask, _ in arms_for_estimand(data["treated"], estimator.estimand):
-        wg, sg = w[mask], s[mask]
-        positive = wg[sg > 0]
-        total = float(np.sum(wg * sg))
-        top = np.sort(wg * sg)[::-1]
-        k = max(1, int(np.ceil(0.01 * top.size)))
-        rows[name] = {
-            "n": int(mask.sum()),
-            "ess": float(total**2 / np.sum(sg * wg**2)) if total > 0 else 0.0,
-            "min": float(positive.min()), "median": float(np.median(positive)),
-            "max": float(positive.max()),
-            "zero": int(np.sum(positive <= 0)),
-            "top_1pct_share": float(top[:k].sum() / total) if total > 0 else float("nan"),
-        }
-    return rows
-
-
 # ---------------------------------------------------------------------- output
 
 
 class _Report:
     """The results of one run, as text for people or a dict for JSON."""
 
-    def __init__(self, args, data, estimator, result, table, weight_stats, warnings_):
+    def __init__(self, args, data, estimator, result, table, weights, warnings_):
         self.args, self.data, self.estimator = args, data, estimator
-        self.result, self.table, self.weight_stats = result, table, weight_stats
+        self.result, self.table, self.weights = result, table, weights
         self.warnings = warnings_
 
     def _benchmark(self):
@@ -594,12 +578,8 @@ class _Report:
             f"control {fmt(ess['before']['control'], '.1f')} -> "
             f"{fmt(ess['after']['control'], '.1f')}",
         ]
-        for name, row in self.weight_stats.items():
-            lines.append(
-                f"Weights of the {row['n']:,} {name} units: min {fmt(row['min'])}, median "
-                f"{fmt(row['median'])}, max {fmt(row['max'])}; the largest 1% carry "
-                f"{100 * row['top_1pct_share']:.1f}% of the weight"
-            )
+        rows = f"--id-column {self.args.id_column}" if self.args.id_column else "row number"
+        lines += ["", f"Weights of each group (largest: by {rows}):", str(self.weights), ""]
         lines.append(f"Solver: {_solver_line(self.estimator)}")
         for flag, path in written.items():
             lines.append(f"{'weights' if flag == 'weights' else 'love plot'} written to {path}")
@@ -640,7 +620,7 @@ class _Report:
             "balance": [{"covariate": str(name), **{k: float(v) for k, v in row.items()}}
                         for name, row in self.table.iterrows()],
             "ess": self.table.attrs["ess"],
-            "weights": self.weight_stats,
+            "weights": self.weights.to_dict(),
             "solver": self.estimator.solver_info_,
             "converged": bool(self.estimator.solver_info_.get("converged", True)),
             "warnings": list(self.warnings),

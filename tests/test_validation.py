@@ -119,6 +119,21 @@ def test_text_progress_reports_lines_with_remaining_time(capsys):
     assert "\r" not in "".join(lines)
 
 
+def test_progress_is_a_tqdm_bar_with_time_left_on_a_terminal(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = progress(range(3), verbose=1, desc="bootstrap")
+    assert type(bar).__module__.startswith("tqdm")
+    assert list(bar) == [0, 1, 2]
+    assert "bootstrap" in terminal.getvalue()
+
+
 def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys):
     # capsys's stderr is not a terminal: no tqdm redraws in captured output.
     assert list(progress(range(3), verbose=1, desc="work")) == [0, 1, 2]

@@ -1,11 +1,19 @@
 """Sphinx configuration for weightstats (built with -W in CI: warnings are errors)."""
 
+import filecmp
 import os
+import shutil
 import sys
 from datetime import date
+from pathlib import Path
 
 sys.path.insert(0, os.path.abspath(".."))
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Figures drawn in this process (gallery, plot directive) need no display; the
+# notebook kernels must keep their inline backend, so no MPLBACKEND for them.
+os.environ.pop("MPLBACKEND", None)
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
 
 import weightstats  # noqa: E402
 
@@ -21,10 +29,12 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
-    "myst_parser",
+    "myst_nb",
+    "sphinxarg.ext",
+    "matplotlib.sphinxext.plot_directive",
 ]
 
-source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "examples/README.rst"]
 root_doc = "index"
@@ -58,4 +68,38 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"weightstats {release}"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 html_static_path = []
+
+# Notebooks: the analyses in ../notebooks (stored without outputs) are copied
+# to notebooks/ here and executed while the docs are built, so the pages show
+# their tables and figures. An error in any cell fails the build: this build is
+# where the notebooks are tested (pytest no longer runs them). Cells tagged
+# "remove-cell" (the checks that keep a notebook's claims true) run but are
+# not shown.
+_NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+def _sync_notebooks():
+    """Copy new or changed notebooks, so that unchanged ones are not re-executed."""
+    _NOTEBOOKS.mkdir(exist_ok=True)
+    sources = {p.name: p for p in (Path(__file__).parent.parent / "notebooks").glob("*.ipynb")}
+    for stale in set(p.name for p in _NOTEBOOKS.glob("*.ipynb")) - set(sources):
+        (_NOTEBOOKS / stale).unlink()
+    for name, source in sources.items():
+        target = _NOTEBOOKS / name
+        if not target.exists() or not filecmp.cmp(source, target, shallow=False):
+            shutil.copyfile(source, target)
+
+
+_sync_notebooks()
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_timeout = 600  # seconds per cell
+nb_merge_streams = True
 myst_heading_anchors = 3
+
+# The landing page's figure (matplotlib's plot directive).
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]

@@ -486,6 +486,9 @@ def test_two_numeric_labels_treat_the_larger_as_treated(ks_csv, tmp_path, capsys
     assert "144 treated (treat = 2)" in capsys.readouterr().out
     assert main(["balance", path, *FAST, "--treated-label", "1"]) == 0
     assert "156 treated (treat = 1)" in capsys.readouterr().out
+    floats = _write(tmp_path, frame.assign(treat=frame["treat"] + 1.0), "floats.csv")
+    assert main(["balance", floats, *FAST, "--treated-label", "1"]) == 0  # names 1.0
+    assert "156 treated (treat = 1.0)" in capsys.readouterr().out
 
 
 def test_notes_and_library_messages_name_the_flags(ks_csv, capsys):

@@ -364,6 +364,14 @@ def _check_roles(roles, covariates):
                            "covariate; remove it from --covariates.")
 
 
+def _same_number(value, text):
+    """Whether ``text`` names the number ``value`` ("1" for 1.0, "2.50" for 2.5)."""
+    try:
+        return float(plain(value)) == float(text)
+    except (TypeError, ValueError):
+        return False
+
+
 def _example(series):
     values = series.dropna()
     return repr(values.iloc[0]) if len(values) else "empty"
@@ -380,8 +388,7 @@ def _treated(series, name, treated_label):
         raise CLIError(f"--treatment column {name!r} must have exactly two values (treated and "
                        f"control); it has {len(values)}: {shown}{more}.")
     if treated_label is not None:
-        matches = [v for v in values if str(v) == treated_label
-                   or plain_repr(v) == treated_label]
+        matches = [v for v in values if str(v) == treated_label or _same_number(v, treated_label)]
         if not matches:
             raise CLIError(f"--treated-label {treated_label!r} is not a value of the "
                            f"--treatment column {name!r} (its values: {shown}).")

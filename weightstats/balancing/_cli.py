@@ -176,7 +176,7 @@ def register(subparsers):
     output.add_argument("--weights-out", metavar="FILE",
                         help="write one weight per input row to this CSV (or .parquet) file")
     output.add_argument("--plot", metavar="FILE",
-                        help="save a love plot (|SMD| before and after weighting) to this "
+                        help="save a love plot (absolute SMD before and after weighting) to this "
                              ".png, .pdf or .svg file; needs matplotlib")
     output.add_argument("--force", action="store_true",
                         help="overwrite existing --weights-out and --plot files (never the "

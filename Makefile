@@ -43,9 +43,12 @@ demo: $(DEMO_STAMP)
 # Two pytest workers already fill the two cores, so BLAS/OpenMP/torch run
 # single-threaded inside them: oversubscribed threads made small torch
 # models several times slower. (Tests of n_jobs set numba threads explicitly.)
-# The notebooks run once, inside the docs build (myst-nb, any cell error fails
-# it), not also under pytest: executing them twice cost about 5 CPU-minutes.
-# The build reads documents in 2 processes (-j 2), so 2 notebooks run at once.
+# The notebooks run once, inside the docs build, which renders them with their
+# outputs and fails on any cell error (docs/conf.py); pytest no longer runs
+# them (nbmake) as well. Together they take about 10 minutes one after the
+# other on a busy 2-core machine: under pytest -n 2 that was about 5 minutes
+# of the suite, and the docs build now runs them two at a time in about 5.5,
+# so the suite takes about as long as before instead of 5 minutes longer.
 test: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	$(BIN)/python -m pytest -n 2 --durations=25 tests weightstats docs/user_guide

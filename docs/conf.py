@@ -37,8 +37,8 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 templates_path = ["_templates"]
 # auto_examples/*.ipynb: sphinx-gallery's notebook downloads, not pages of their own.
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "examples/README.rst",
-                    "auto_examples/*.ipynb"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
+                    "examples/README.rst", "auto_examples/*.ipynb"]
 root_doc = "index"
 
 autosummary_generate = True

@@ -60,6 +60,17 @@ def test_label_lists_in_messages_show_plain_values():
         check_binary_treatment(np.array(["a", "b"]))
 
 
+def test_length_mismatch_messages_do_not_blame_x():
+    """A short outcome in an effect estimate is not reported as a problem with X."""
+    from weightstats.balancing import weighted_effect
+
+    y, t = np.arange(59.0), np.r_[np.zeros(30), np.ones(30)]
+    with pytest.raises(ValueError) as info:
+        weighted_effect(y, t, np.ones(60))
+    assert "X" not in str(info.value)
+    assert "treatment has 60 entries but the other inputs have 59" in str(info.value)
+
+
 @given(t=binary_treatments(20), perm=permutations(20))
 def test_binary_treatment_is_permutation_equivariant(t, perm):
     treated, _ = check_binary_treatment(t)

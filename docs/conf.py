@@ -124,7 +124,11 @@ def _execute_notebooks(app):
             cache.remove_nb_from_project(record.uri)
     for path in sorted(paths):
         cache.add_nb_to_project(path)
-    executor = load_executor("local-parallel", cache=cache, logger=logging.getLogger(__name__))
+    if not cache.list_unexecuted():
+        return
+    logger = logging.getLogger("weightstats.docs.notebooks")
+    logger.setLevel(logging.WARNING)  # failures only; not every pool event
+    executor = load_executor("local-parallel", cache=cache, logger=logger)
     result = executor.run_and_cache(timeout=nb_execution_timeout)
     failed = result.excepted + result.errored
     if failed:

@@ -22,7 +22,7 @@ from scipy.stats import spearmanr
 
 from weightstats._kernels._laplacian_ref import laplacian_matrix_ref
 from weightstats.magnitude import magnitude_function, select_scale, weighting_vector
-from weightstats.magnitude._weighting import blas_threads
+from weightstats.magnitude._solvers import blas_threads
 
 from ._timing import best_time
 

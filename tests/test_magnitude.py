@@ -256,16 +256,69 @@ def test_return_info_describes_the_solve(rng):
     assert info["method"] == "local" and info["n_neighbors"] == 5
 
 
-@pytest.mark.requires("distributed")
-def test_dask_cluster_runs_the_cg_products(rng):
+@pytest.fixture(scope="module")
+def dask_client():
+    pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
-    X = rng.standard_normal((120, 3))
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        w, info = weighting_vector(X, 1.0, client=client, tol=1e-10, return_info=True)
-    assert info["method"] == "cg"
+        yield client
+
+
+@pytest.mark.requires("distributed")
+def test_dask_cluster_runs_the_cg_products(dask_client, rng):
+    X = rng.standard_normal((120, 3))
+    w, info = weighting_vector(X, 1.0, client=dask_client, tol=1e-10, return_info=True)
+    assert info["method"] == "cg" and info["n_blocks"] == 3 and info["converged"]
+    # Symmetric blocks: each pair's kernel value is formed once per product.
+    assert info["pairs_per_product"] == 120 * 119 // 2
     np.testing.assert_allclose(w, _exact(X, 1.0), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.requires("distributed")
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+def test_distributed_products_and_preconditioner_match_one_machine(dask_client, metric, rng):
+    from weightstats._kernels._laplacian_ref import fsai_ref, nearest_neighbors_block_ref
+    from weightstats.magnitude._distributed import DistributedPoints
+
+    X, v = rng.standard_normal((50, 3)), rng.standard_normal(50)
+    points = DistributedPoints(dask_client, X, metric, n_blocks=4)
+    Z = laplacian_matrix_ref(X, scale=0.7, metric=metric)
+    np.testing.assert_allclose(points.matvec(0.7)(v), Z @ v, rtol=1e-12, atol=1e-12)
+    precondition, n_jittered = points.fsai(0.7, 6)
+    rank = np.empty(50, dtype=np.int64)
+    rank[np.random.default_rng(0).permutation(50)] = np.arange(50)
+    ids = np.arange(50)
+    pattern = nearest_neighbors_block_ref(X, X, 6, q_ids=ids, y_ids=ids, q_rank=rank,
+                                          y_rank=rank, metric=metric)
+    G = fsai_ref(X, pattern, scale=0.7, metric=metric)
+    np.testing.assert_allclose(precondition(v), G.T @ (G @ v), rtol=1e-10, atol=1e-12)
+    assert n_jittered == 0
+
+
+@pytest.mark.requires("distributed")
+def test_dask_array_points_never_pass_through_the_client(dask_client, rng, monkeypatch):
+    """The blocks of a dask array go from the cluster's tasks straight to the solver's
+    tasks: materialising the array on the client (np.asarray) is not needed."""
+    da = pytest.importorskip("dask.array")
+    X = rng.standard_normal((90, 4))
+    Xd = da.from_array(X, chunks=(25, 4))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the dask array was materialised on the client")
+
+    monkeypatch.setattr(da.Array, "__array__", refuse)
+    w = weighting_vector(Xd, 1.5, client=dask_client, tol=1e-10)
+    np.testing.assert_allclose(w, _exact(X, 1.5), rtol=1e-7, atol=1e-9)
+    frame = magnitude_function(Xd, ts=[0.5, 1.5], client=dask_client, tol=1e-10)
+    np.testing.assert_allclose(frame["magnitude"], [magnitude(X, 0.5), w.sum()], rtol=1e-8)
+    with pytest.raises(ValueError, match="duplicated rows"):
+        weighting_vector(da.concatenate([Xd, Xd[:2]]), 1.5, client=dask_client)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        weighting_vector(da.where(Xd > 2, np.nan, Xd), 1.5, client=dask_client)
+    with pytest.raises(ValueError, match="pass the scales ts"):
+        magnitude_function(Xd, client=dask_client)
 
 
 # ------------------------------------------------------------------ bad input

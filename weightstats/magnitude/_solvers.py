@@ -34,12 +34,8 @@ from sklearn.utils.validation import check_array
 
 from .._kernels import n_threads_from_jobs
 from .._kernels._pairwise import _check_positive
-from .._kernels._laplacian import (
-    laplacian_lower,
-    laplacian_matvec,
-    laplacian_symv,
-    laplacian_symv_single,
-)
+from .._kernels._laplacian import laplacian_lower, laplacian_symv, laplacian_symv_single
+from ._distributed import DistributedPoints
 
 METRICS = ("euclidean", "manhattan")
 METHODS = ("auto", "cholesky", "cg", "local")
@@ -329,38 +325,6 @@ def _fsai_preconditioner(U, t, metric, k, neighbours, n_jobs):
     return lambda r: GT @ (G @ r), int(jittered.sum())
 
 
-def _dask_chunk_matvec(points, all_points, v, t, metric):
-    return laplacian_matvec(points, all_points, v, scale=t, metric=metric)
-
-
-class DaskMatvec:
-    """``Z @ v`` as row-chunk tasks on a ``dask.distributed`` client.
-
-    The points are scattered once (the full set broadcast to every worker,
-    plus one chunk of rows per task); each product scatters ``v`` and gathers
-    the chunks of ``Z v``.
-    """
-
-    def __init__(self, client, U, t, metric, n_chunks=None):
-        if n_chunks is None:
-            n_chunks = max(1, 2 * sum(client.nthreads().values()))
-        bounds = np.linspace(0, U.shape[0], min(n_chunks, U.shape[0]) + 1).astype(int)
-        self.client, self.t, self.metric = client, t, metric
-        self.all_points = client.scatter(U, broadcast=True)
-        self.chunks = [client.scatter(U[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-
-    def __call__(self, v):
-        v_future = self.client.scatter(v, broadcast=True)
-        futures = [
-            self.client.submit(
-                _dask_chunk_matvec, chunk, self.all_points, v_future, self.t, self.metric,
-                pure=False,
-            )
-            for chunk in self.chunks
-        ]
-        return np.concatenate(self.client.gather(futures))
-
-
 def _refine(matvec, precondition, x, r, tol, max_iter):
     """CG on ``Z e = r`` from zero, then ``x + e``; returns ``(x, converged, n_iter)``.
 
@@ -425,27 +389,35 @@ def solve_cg(
         raise ValueError(
             f"preconditioner must be 'fsai' or None; got {preconditioner!r}."
         )
+    if client is not None and not isinstance(U, DistributedPoints):
+        U = DistributedPoints(client, U, metric)
+    distributed = isinstance(U, DistributedPoints)
     n = U.shape[0]
     max_iter = max(100, n // 10) if max_iter is None else max_iter
     if mixed is None:
-        mixed = client is None and n >= MIXED_PRECISION_MIN_POINTS
-    if client is not None:
-        matvec = DaskMatvec(client, U, t, metric)
+        mixed = n >= MIXED_PRECISION_MIN_POINTS
+    mixed = mixed and not distributed  # single-precision products run on one machine only
+    info = {"method": "cg", "tol": tol, "preconditioner": preconditioner, "n_jittered": 0}
+    if distributed:
+        matvec = U.matvec(t)
+        info.update(n_blocks=U.n_blocks, pairs_per_product=U.pairs_per_product())
     else:
         UT = np.ascontiguousarray(U.T)
 
         def matvec(v):
             return laplacian_symv(U, v, scale=t, metric=metric, n_jobs=n_jobs, _XT=UT)
 
-    info = {"method": "cg", "tol": tol, "preconditioner": preconditioner, "n_jittered": 0}
     start = time.perf_counter()
     precondition = None
     if preconditioner == "fsai" and n > 2:
         k = FSAI_NEIGHBORS if n_neighbors is None else n_neighbors
-        neighbours = neighbours or Neighbours(U, metric, n_jobs)
-        precondition, info["n_jittered"] = _fsai_preconditioner(
-            U, t, metric, k, neighbours, n_jobs
-        )
+        if distributed:
+            precondition, info["n_jittered"] = U.fsai(t, k)
+        else:
+            neighbours = neighbours or Neighbours(U, metric, n_jobs)
+            precondition, info["n_jittered"] = _fsai_preconditioner(
+                U, t, metric, k, neighbours, n_jobs
+            )
     info["setup_seconds"] = time.perf_counter() - start
     ones = np.ones(n)
     x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)

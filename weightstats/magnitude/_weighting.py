@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ._distributed import DistributedPoints, is_dask_array
 from ._scale import select_scale
 from ._solvers import (
     DistinctPoints,
@@ -108,20 +109,33 @@ def weighting_vector(
     >>> weighting_vector(X, t=1.0).round(4)  # the middle point is interior
     array([0.7311, 0.4621, 0.7311])
     """
-    X = check_points(X)
     t = check_scale(t)
     check_metric(metric)
     check_solver_options(tol, max_iter, n_neighbors)
-    distinct = DistinctPoints(X)
-    check_distinct(distinct)
-    method = resolve_method(method, distinct.n_distinct, client)
+    points, distinct = _points(X, metric, method, client)
+    method = resolve_method(method, points.shape[0], client)
     w, info = solve(
-        distinct.points, t, metric, method, tol=tol, max_iter=max_iter,
+        points, t, metric, method, tol=tol, max_iter=max_iter,
         n_neighbors=n_neighbors, client=client, n_jobs=n_jobs,
     )
-    info.update(t=t, n_distinct=distinct.n_distinct)
-    w = distinct.split(w)
+    info.update(t=t, n_distinct=points.shape[0])
+    w = w if distinct is None else distinct.split(w)
     return (w, info) if return_info else w
+
+
+def _points(X, metric, method, client):
+    """The points to solve on, and the ``DistinctPoints`` mapping rows to them.
+
+    With a client, a dask array stays on the cluster (``DistributedPoints``,
+    no mapping: duplicated rows are refused there); anything else is
+    validated and merged into distinct points here.
+    """
+    if client is not None and is_dask_array(X):
+        resolve_method(method, X.shape[0], client)
+        return DistributedPoints(client, X, metric), None
+    distinct = DistinctPoints(check_points(X))
+    check_distinct(distinct)
+    return distinct.points, distinct
 
 
 def magnitude(X, t, **kwargs):
@@ -214,24 +228,27 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
     1.0     2.8485
     2.0     4.0464
     """
-    X = check_points(X)
     check_metric(metric)
     check_magnitude_method(method)
     check_solver_options(tol, max_iter, n_neighbors)
-    distinct = DistinctPoints(X)
-    check_distinct(distinct)
+    if ts is None and client is not None and is_dask_array(X):
+        raise ValueError("pass the scales ts with a dask array; the default grid needs the "
+                         "convergence scale, found by solves on one machine.")
+    U, distinct = _points(X, metric, method, client)
     if ts is None:
         if not isinstance(n_ts, numbers.Integral) or n_ts < 1:
             raise ValueError(f"n_ts must be a positive integer; got {n_ts!r}.")
-        t_conv = select_scale(distinct.points, "convergence", metric=metric, solver=method,
-                              n_jobs=n_jobs)
+        t_conv = select_scale(U, "convergence", metric=metric, solver=method, n_jobs=n_jobs)
         ts = np.linspace(t_conv / n_ts, t_conv, n_ts)
     ts = np.sort(np.array([check_scale(float(t), "each t in ts") for t in np.ravel(ts)]))
     if ts.size == 0:
         raise ValueError("ts is empty; pass at least one scale.")
-    U = distinct.points
-    method = resolve_method(method, distinct.n_distinct, client)
-    neighbours = Neighbours(U, metric, n_jobs) if method == "cg" else None
+    method = resolve_method(method, U.shape[0], client)
+    neighbours = None
+    if client is not None and not isinstance(U, DistributedPoints):
+        U = DistributedPoints(client, U, metric)  # scattered once for all scales
+    elif method == "cg" and client is None:
+        neighbours = Neighbours(U, metric, n_jobs)
     values, w = [], None
     for t in ts:
         w, _ = solve(

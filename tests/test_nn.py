@@ -195,12 +195,12 @@ def test_torch_dataset_input_goes_to_skorch():
         net.fit(Dataset(X, y), None, sample_weight=np.ones(len(y)))
 
 
-def test_per_sample_loss_is_the_cross_entropy():
+def test_evaluate_losses_is_the_cross_entropy():
     X, y = _blobs()
     labels = np.array([10, 20, 30])[y]
     net = NeuralNetClassifier(**FAST).fit(X, labels)
     expected = -np.log(net.predict_proba(X)[np.arange(len(y)), y])
-    np.testing.assert_allclose(net.per_sample_loss(X, labels), expected, rtol=1e-4)
+    np.testing.assert_allclose(net.evaluate_losses(X, labels), expected, rtol=1e-4)
 
 
 def test_scalar_criterion_cannot_weight_rows():
@@ -479,7 +479,7 @@ def test_weight_balancing_loss_and_adjustment_rules():
     target = torch.tensor([0, 1, 2, 0])
     expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
     expected = expected + 0.005 * (features**2).sum(dim=1)
-    torch.testing.assert_close(net.loss_per_sample((logits, features), target), expected)
+    torch.testing.assert_close(net.get_sample_losses((logits, features), target), expected)
     # Multiplicative adjustment z * pi^(-0.65), additive z - tau log pi.
     z = torch.tensor([[1.0, -2.0, 0.5]])
     prior = torch.tensor([0.6, 0.2, 0.2])
@@ -628,7 +628,7 @@ def test_weight_aligning_distillation_loss_rule(digits):
     soft = torch.softmax(teacher(X)[:, :5] / 2.0, dim=1)
     kd = -(soft * torch.log_softmax(logits[:, :5] / 2.0, dim=1)).sum(dim=1)
     ce = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-    torch.testing.assert_close(net.loss_per_sample(logits, target, X=X), 0.5 * ce + 0.5 * kd)
+    torch.testing.assert_close(net.get_sample_losses(logits, target, X=X), 0.5 * ce + 0.5 * kd)
     net._kd_ = None
 
 

@@ -26,47 +26,11 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.utils import to_numpy
 
-from ..reweighting import class_balanced_weights
-from ._modules import MLP
-from ._net import (
-    _DATA_KEY,
-    _WEIGHT_KEY,
-    NeuralNetClassifier,
-    batch_sample_weight,
-    fill_net_doc,
-)
+from ...reweighting import class_balanced_weights
+from .._core import DATA_KEY, WEIGHT_KEY, NeuralNetClassifier, batch_sample_weight, fill_net_doc
+from ..layers import MLP, get_head
 
-__all__ = ["WeightBalancingClassifier", "get_head"]
-
-
-def get_head(module):
-    """The classifier layer of a module: its ``head`` attribute.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A network following the ``body``/``head`` convention of
-        :class:`MLP`.
-
-    Returns
-    -------
-    head : torch.nn.Module
-        The last layer, with a 2-d ``weight`` of shape (n_classes, width).
-
-    Examples
-    --------
-    >>> from weightstats.nn import MLP, get_head
-    >>> get_head(MLP(4, 3, hidden_units=8)).weight.shape
-    torch.Size([3, 8])
-    """
-    head = getattr(module, "head", None)
-    weight = getattr(head, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
-        raise ValueError(
-            f"{type(module).__name__} has no classifier layer 'head' with a 2-d weight; name "
-            "the last layer of the module 'head' (as weightstats.nn.MLP does)."
-        )
-    return head
+__all__ = ["WeightBalancingClassifier"]
 
 
 def _max_norm_(weight, threshold):
@@ -254,8 +218,8 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         cb = class_balanced_weights(self.class_counts_, beta=self.cb_beta)
         user = batch_sample_weight(X)
         rows = cb[y] * (1.0 if user is None else np.asarray(user, dtype=np.float64))
-        X2 = dict(X) if isinstance(X, dict) else {_DATA_KEY: X}
-        X2[_WEIGHT_KEY] = rows.astype(np.float32)
+        X2 = dict(X) if isinstance(X, dict) else {DATA_KEY: X}
+        X2[WEIGHT_KEY] = rows.astype(np.float32)
 
         named = [(name, p) for name, p in self.module_.named_parameters() if id(p) in head_ids]
         args, kwargs = self.get_params_for_optimizer("optimizer", named)
@@ -297,7 +261,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         super().on_epoch_end(net, **kwargs)
         self.history.record("stage", getattr(self, "stage_", 1))
 
-    def loss_per_sample(self, y_pred, y_true, X=None, training=False):
+    def get_sample_losses(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy plus ``feature_reg * ||f(x)||^2 / 2`` in stage 1.
 
         Parameters
@@ -316,7 +280,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         losses : tensor of shape (batch_size,)
             Per-row losses.
         """
-        losses = super().loss_per_sample(y_pred, y_true, X=X, training=training)
+        losses = super().get_sample_losses(y_pred, y_true, X=X, training=training)
         if self.feature_reg > 0 and getattr(self, "stage_", 1) == 1:
             if not isinstance(y_pred, (tuple, list)) or len(y_pred) < 2:
                 raise ValueError(

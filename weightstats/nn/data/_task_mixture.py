@@ -23,7 +23,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.utils import to_numpy
 
-from ._net import SeededSampler, attach_sampler
+from .._core import EpochsSinceFit, SeededSampler, attach_sampler
 
 __all__ = ["PretrainThenMix", "TaskMixtureSampler", "temperature_task_probs"]
 
@@ -291,7 +291,7 @@ class PretrainThenMix(Callback):
         self.phase_probs_ = {"pretrain": phase1 / phase1.sum(), "mixture": mixture}
         self.switch_epoch_ = int(round(self.pretrain_fraction * net.max_epochs))
         self._sampler = sampler
-        self._first_epoch = len(net.history)
+        self._epochs = EpochsSinceFit(net)
 
     def on_epoch_begin(self, net, **kwargs):
         """Set the probabilities of the current phase.
@@ -303,7 +303,7 @@ class PretrainThenMix(Callback):
         **kwargs : dict
             Other arguments skorch passes.
         """
-        epoch = len(net.history) - 1 - self._first_epoch
+        epoch = self._epochs.epoch(net)
         phase = "pretrain" if epoch < self.switch_epoch_ else "mixture"
         probs = self.phase_probs_[phase]
         self._sampler.set_task_probs(probs)

@@ -25,7 +25,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
 
-from ._net import SeededSampler, attach_sampler
+from .._core import EpochsSinceFit, SeededSampler, attach_sampler
 
 __all__ = ["ActiveSubsetSampler", "DynamicDataPruning", "el2n_scores"]
 
@@ -216,7 +216,7 @@ class DynamicDataPruning(Callback):
         """
         self.sampler_, seed = attach_sampler(net, ActiveSubsetSampler, self)
         self._rng = np.random.default_rng(seed + 1)
-        self._first_epoch = len(net.history)
+        self._epochs = EpochsSinceFit(net)
         self.active_fractions_ = []
         self.rescored_epochs_ = []
 
@@ -233,7 +233,7 @@ class DynamicDataPruning(Callback):
             Other arguments skorch passes.
         """
         n_rows = len(dataset_train)
-        epoch = len(net.history) - 1 - self._first_epoch
+        epoch = self._epochs.epoch(net)
         if epoch < self.warmup_epochs:
             self.sampler_.set_active(np.arange(n_rows))
         elif (epoch - self.warmup_epochs) % self.period == 0:

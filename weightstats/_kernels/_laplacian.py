@@ -205,24 +205,28 @@ def _lower_kernel(X, XT, metric, t, out):
 
 
 @jit_variants(fastmath=_FASTMATH)
-def _symv_kernel(X, XT, v, metric, t, bounds, partial):
+def _block_matvec_kernel(X, YT, u, v, metric, t, bounds, triangle, out_x, partial_y):
+    # K[i, j] = exp(-t d(X[i], Y[j])) over all j, or over j < i when X is Y
+    # (triangle): (K v)_i goes to out_x, (K' u)_j to the row chunk's partial_y.
+    m = YT.shape[1]
     for c in prange(bounds.shape[0] - 1):
         acc = np.empty(_BLOCK)
         bits = np.empty(_BLOCK, dtype=np.int64)
         powers = bits.view(np.float64)
-        out = partial[c]
+        out = partial_y[c]
         for i in range(bounds[c], bounds[c + 1]):
-            vi = v[i]
+            ui = u[i]
             s = 0.0
-            for j0 in range(0, i, _BLOCK):
-                width = min(_BLOCK, i - j0)
-                _distances_jit(X[i], XT, j0, width, metric, acc)
+            end = i if triangle else m
+            for j0 in range(0, end, _BLOCK):
+                width = min(_BLOCK, end - j0)
+                _distances_jit(X[i], YT, j0, width, metric, acc)
                 _exp_neg_jit(acc, width, t, bits, powers)
                 for j in range(width):
                     s += acc[j] * v[j0 + j]
                 for j in range(width):
-                    out[j0 + j] += acc[j] * vi
-            out[i] += s + vi  # the diagonal: exp(-t * 0) = 1
+                    out[j0 + j] += acc[j] * ui
+            out_x[i] = s
 
 
 @jit_variants(fastmath=_FASTMATH)
@@ -266,29 +270,6 @@ def _rect_matvec_kernel(X, YT, v, metric, t, out):
         out[i] = s
 
 
-@jit_variants(fastmath=_FASTMATH)
-def _pair_matvec_kernel(X, YT, u, v, metric, t, bounds, out_x, partial_y):
-    # One pass over the block K[i, j] = exp(-t d(X[i], Y[j])): (K v)_i and (K' u)_j.
-    m = YT.shape[1]
-    for c in prange(bounds.shape[0] - 1):
-        acc = np.empty(_BLOCK)
-        bits = np.empty(_BLOCK, dtype=np.int64)
-        powers = bits.view(np.float64)
-        out = partial_y[c]
-        for i in range(bounds[c], bounds[c + 1]):
-            ui = u[i]
-            s = 0.0
-            for j0 in range(0, m, _BLOCK):
-                width = min(_BLOCK, m - j0)
-                _distances_jit(X[i], YT, j0, width, metric, acc)
-                _exp_neg_jit(acc, width, t, bits, powers)
-                for j in range(width):
-                    s += acc[j] * v[j0 + j]
-                for j in range(width):
-                    out[j0 + j] += acc[j] * ui
-            out_x[i] = s
-
-
 def _check_scale(scale):
     _check_positive(scale, "scale")
     return float(scale)
@@ -309,6 +290,13 @@ def _check_vector(v, n):
 
 def _as_points(X, name="X"):
     return check_array(X, dtype=np.float64, order="C", input_name=name)
+
+
+def _check_rectangle(X, Y, scale, metric):
+    X, Y = _as_points(X), _as_points(Y, "Y")
+    if Y.shape[1] != X.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match.")
+    return _check_scale(scale), _check_metric(metric), X, Y
 
 
 def laplacian_lower(X, *, scale, metric="euclidean", out=None, n_jobs=None):
@@ -421,9 +409,10 @@ def laplacian_symv(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
     v = _check_vector(v, X.shape[0])
     XT = np.ascontiguousarray(X.T) if _XT is None else _XT
     bounds = symv_chunks(X.shape[0], n_jobs)
-    partial = np.zeros((bounds.shape[0] - 1, X.shape[0]))
-    _symv_kernel(X, XT, v, code, t, bounds, partial, n_jobs=n_jobs)
-    return partial.sum(axis=0)
+    below = np.empty(X.shape[0])
+    above = np.zeros((bounds.shape[0] - 1, X.shape[0]))
+    _block_matvec_kernel(X, XT, v, v, code, t, bounds, True, below, above, n_jobs=n_jobs)
+    return below + above.sum(axis=0) + v  # the diagonal: exp(-t * 0) = 1
 
 
 def laplacian_symv_single(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
@@ -499,12 +488,7 @@ def laplacian_matvec(X, Y, v, *, scale, metric="euclidean", n_jobs=None):
     >>> laplacian_matvec([[0.0]], [[0.0], [1.0]], [1.0, 1.0], scale=1.0).round(6)
     array([1.367879])
     """
-    t = _check_scale(scale)
-    code = _check_metric(metric)
-    X = _as_points(X)
-    Y = _as_points(Y, "Y")
-    if Y.shape[1] != X.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match.")
+    t, code, X, Y = _check_rectangle(X, Y, scale, metric)
     v = _check_vector(v, Y.shape[0])
     out = np.empty(X.shape[0])
     _rect_matvec_kernel(X, np.ascontiguousarray(Y.T), v, code, t, out, n_jobs=n_jobs)
@@ -550,12 +534,7 @@ def laplacian_pair_matvec(X, Y, u, v, *, scale, metric="euclidean", n_jobs=None)
     >>> Kv.round(6), KTu.round(6)
     (array([1.367879]), array([2.      , 0.735759]))
     """
-    t = _check_scale(scale)
-    code = _check_metric(metric)
-    X = _as_points(X)
-    Y = _as_points(Y, "Y")
-    if Y.shape[1] != X.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match.")
+    t, code, X, Y = _check_rectangle(X, Y, scale, metric)
     u = _check_vector(u, X.shape[0])
     v = _check_vector(v, Y.shape[0])
     # Row chunks, each with its own copy of K'u: at least eight, so that the
@@ -564,6 +543,6 @@ def laplacian_pair_matvec(X, Y, u, v, *, scale, metric="euclidean", n_jobs=None)
     bounds = np.unique(np.linspace(0, X.shape[0], n_chunks + 1).astype(np.int64))
     out_x = np.empty(X.shape[0])
     partial_y = np.zeros((bounds.shape[0] - 1, Y.shape[0]))
-    _pair_matvec_kernel(X, np.ascontiguousarray(Y.T), u, v, code, t, bounds, out_x, partial_y,
-                        n_jobs=n_jobs)
+    _block_matvec_kernel(X, np.ascontiguousarray(Y.T), u, v, code, t, bounds, False, out_x,
+                         partial_y, n_jobs=n_jobs)
     return out_x, partial_y.sum(axis=0)

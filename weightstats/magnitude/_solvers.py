@@ -8,12 +8,13 @@ kernel is positive definite on both), so three solvers apply:
 
 * ``"cholesky"``: ``Z`` is formed (lower triangle only) and factored in place
   by LAPACK ``potrf``; the exact reference. O(n^2) memory, O(n^3) time.
-* ``"cg"``: conjugate gradients with matrix-free products ``Z v`` (each pair
-  formed once per product, O(n) memory), preconditioned by a factorised sparse
-  approximate inverse (FSAI) on a nearest-neighbour pattern; the products can
-  run on a ``dask.distributed`` cluster.
+* ``"cg"``: conjugate gradients (scipy's ``cg``) with matrix-free products
+  ``Z v`` (each pair formed once per product, O(n) memory), preconditioned by
+  a factorised sparse approximate inverse (FSAI) on a nearest-neighbour
+  pattern; on a ``dask.distributed`` cluster through ``_distributed``.
 * ``"local"``: each point's weight from the weighting vector of the point and
-  its ``k`` nearest neighbours; linear time, accurate only at large ``t``.
+  its ``k`` nearest neighbours; linear time, accurate only at large ``t``, and
+  no magnitude (local weights do not sum to it).
 
 Duplicated rows are merged before solving: the weighting vector of the
 distinct points is computed and each copy gets an equal share of its point's
@@ -340,9 +341,10 @@ def _refine(matvec, precondition, x, r, tol, max_iter):
         n_iter[0] += 1
 
     # scipy's cg against the hand-written loop it replaced, n = 20,000, d = 10, tol = 1e-8
-    # (python -m benchmarks magnitude --only cg_loop): identical iterates (13 products
-    # each, weights equal to the last bit) and 1-2 ms of loop overhead in a ~40 s solve;
-    # the products are everything, so the maintained implementation is kept.
+    # (python -m benchmarks magnitude --only cg_loop): the same 13 products and the same
+    # weights to the last bit; outside the products and the preconditioner the loops took
+    # 16 ms (scipy) and 3 ms (hand-written) of solves lasting 56-141 s on a loaded 2-core
+    # machine. The products are everything, so the maintained implementation is kept.
     Z = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     M = None if precondition is None else LinearOperator((n, n), matvec=precondition,
                                                          dtype=np.float64)

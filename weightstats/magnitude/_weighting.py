@@ -49,8 +49,10 @@ def weighting_vector(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        The points (at least two distinct ones). Not standardised.
+    X : array-like or dask array of shape (n_samples, n_features)
+        The points (at least two distinct ones). Not standardised. With
+        ``client``, a dask array stays on the cluster (its rows must be
+        distinct).
     t : float
         The scale, ``t > 0``; see :func:`select_scale`.
     metric : {"euclidean", "manhattan"}, default="euclidean"
@@ -61,8 +63,9 @@ def weighting_vector(
         products (O(n) memory beyond the preconditioner's n x k pattern).
         ``"local"``: each point's weight in the space made of it and its
         ``n_neighbors`` nearest neighbours (approximate, accurate at large
-        ``t`` only; see the user guide). ``"auto"``: Cholesky up to 10,000
-        distinct points, CG beyond.
+        ``t`` only; see the user guide; these weights do not sum to the
+        magnitude). ``"auto"``: Cholesky up to 10,000 distinct points, CG
+        beyond.
     tol : float, default=1e-8
         CG stops when the relative residual ``||1 - Z w|| / ||1||`` is below
         ``tol``.
@@ -72,13 +75,17 @@ def weighting_vector(
         Neighbourhood size: of the local method (default 50) or of the CG
         preconditioner's sparsity pattern (default 64).
     client : dask.distributed.Client, default=None
-        Run the CG products ``Z v`` as tasks on this cluster (row chunks
-        against all points); implies ``method="cg"``.
+        Run CG on this cluster (implies ``method="cg"``): the points, the
+        products ``Z v`` (one task per pair of row blocks, each pair of
+        points formed once), the neighbour search and the preconditioner's
+        rows stay on the workers; the client keeps a few vectors of length
+        ``n``. See the user guide for the memory each side needs.
     n_jobs : int, default=None
         Threads for the kernels; ``None`` means 1, ``-1`` all processors.
     return_info : bool, default=False
-        Also return a dict describing the solve (method, CG iterations and
-        residual, diagonal jitter added, ...).
+        Also return a dict describing the solve (method; for CG the
+        iterations, whether ``tol`` was reached and the true residual where
+        it was computed; diagonal jitter added, ...).
 
     Returns
     -------
@@ -179,14 +186,14 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
     """Magnitude at many scales, ``t -> Mag(tX)``, reusing work across scales.
 
     Reused across scales: the distinct points and their transpose, the
-    nearest-neighbour graph (local method and the CG preconditioner's
-    pattern) and, for CG, the previous scale's solution as the starting point.
+    nearest-neighbour graph of the CG preconditioner's pattern and, for CG,
+    the previous scale's solution as the starting point.
     The Cholesky path refactors ``Z`` at every scale: ``exp(-t D)`` has no
     shared factorisation or eigenbasis across ``t``.
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or dask array of shape (n_samples, n_features)
         The points.
     ts : array-like of float, default=None
         Scales (positive). ``None`` means ``n_ts`` evenly spaced scales up to
@@ -205,9 +212,11 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
     max_iter : int, default=None
         Maximum CG iterations per scale.
     n_neighbors : int, default=None
-        Neighbourhood size of the local method or the CG preconditioner.
+        Neighbourhood size of the CG preconditioner (default 64).
     client : dask.distributed.Client, default=None
-        Run the CG products on this cluster.
+        Run CG on this cluster (see :func:`weighting_vector`); the points
+        are sent once for all scales. With a dask array ``X``, ``ts`` must
+        be given.
     n_jobs : int, default=None
         Threads for the kernels.
 
@@ -280,7 +289,9 @@ def boundary_scores(X, t=None, *, metric="euclidean", method="auto", n_neighbors
     metric : {"euclidean", "manhattan"}, default="euclidean"
         The distance.
     method : {"auto", "cholesky", "cg", "local"}, default="auto"
-        Solver; see :func:`weighting_vector`.
+        Solver; see :func:`weighting_vector`. With ``"local"`` the
+        normaliser is the sum of the local weights, close to the magnitude
+        only at large scales such as the default.
     n_neighbors : int, default=None
         Neighbourhood size of the local method or the CG preconditioner.
     n_jobs : int, default=None

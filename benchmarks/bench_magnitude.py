@@ -1,5 +1,6 @@
 """Magnitude and weighting vectors: exact path vs bare LAPACK and magnipy, CG and local
-paths at scale, and the local method's agreement with the exact weights.
+paths at scale, scipy's CG loop vs a hand-written one, CG on a local dask cluster, and the
+local method's agreement with the exact weights.
 
 magnipy (PyPI 1.0.0) pins scipy 1.13 and pulls torch, so it runs in its own virtual
 environment (``PEER_PYTHON``, default ``/work/wt/peers-magnipy/bin/python``, built with

@@ -61,8 +61,8 @@ def _as_block(part):
     return np.ascontiguousarray(part, dtype=np.float64)
 
 
-def _block_summary(block):
-    return block.shape, bool(np.isfinite(block).all())
+def _is_finite(block):
+    return bool(np.isfinite(block).all())
 
 
 def _diagonal_product(block, v, t, metric):
@@ -184,8 +184,7 @@ class DistributedPoints:
         if is_dask_array(X):
             parts = client.compute(list(X.rechunk({0: sizes, 1: -1}).to_delayed()[:, 0]))
             self.blocks = [client.submit(_as_block, part) for part in parts]
-            summaries = client.gather([client.submit(_block_summary, b) for b in self.blocks])
-            if not all(finite for _, finite in summaries):
+            if not all(client.gather([client.submit(_is_finite, b) for b in self.blocks])):
                 raise ValueError("Input X contains NaN or infinity.")
             self.from_client = False
         else:

@@ -4,12 +4,14 @@
   :class:`NeuralNetRegressor` (public through :mod:`weightstats.nn`); a
   method subclasses one and overrides ``get_sample_losses``,
   ``adjust_logits``, ``train_step`` or ``_train``.
-* :mod:`._data`: input checks, weights travelling with the batch,
-  whole-batch fetching, per-row entries of split datasets.
+* :mod:`._data`: input checks (:func:`check_finite_tensor` for tensors a
+  method receives), weights travelling with the batch, whole-batch
+  fetching, per-row entries of split datasets.
 * :mod:`._seeding`: the forked, seeded torch RNG of every fit.
 * :mod:`._persistence`: pickle/skops state as NumPy arrays.
 * :mod:`._schedule`: mutable seeded samplers and the "epochs since fit"
-  counter of callbacks.
+  counter of callbacks (:class:`EpochsSinceFit`, which knows
+  ``partial_fit(..., epochs=n)``).
 * :mod:`._state_dict`: unwrapping nets and modules to state dicts, NumPy
   round trips safe for bfloat16.
 * :mod:`._docs`: the shared parameter text of the nets' docstrings.
@@ -20,6 +22,7 @@ from ._data import (
     WEIGHT_KEY,
     batch_features,
     batch_sample_weight,
+    check_finite_tensor,
     dataset_column,
     first_output,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "attach_sampler",
     "batch_features",
     "batch_sample_weight",
+    "check_finite_tensor",
     "dataset_column",
     "fill_net_doc",
     "first_output",

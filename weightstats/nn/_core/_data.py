@@ -7,6 +7,7 @@ loss. Plain arrays (and dicts of them) are fetched a whole batch at a time
 by :class:`BatchedDataset`.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,23 +19,34 @@ from torch.utils.data import Subset, default_collate
 
 __all__ = [
     "DATA_KEY",
+    "SCALE_ADVICE",
     "WEIGHT_KEY",
     "BatchedDataset",
     "batch_features",
     "batch_sample_weight",
     "check_dict_input",
+    "check_finite_tensor",
     "collate",
     "dataset_column",
     "first_output",
     "is_passthrough",
     "n_rows",
     "plain_arrays",
+    "warn_if_unscaled",
     "writable",
 ]
 
 # Keys of the dict that carries per-row weights next to the features.
 DATA_KEY = "X"
 WEIGHT_KEY = "sample_weight"
+
+# Features beyond this magnitude make float32 SGD with the usual learning
+# rates diverge or kill the ReLUs in the first steps.
+_LARGE_FEATURE = 1e6
+SCALE_ADVICE = (
+    "Scale the features, e.g. make_pipeline(StandardScaler(), net) with "
+    "sklearn.preprocessing.StandardScaler, or lower lr."
+)
 
 
 def is_passthrough(X):
@@ -70,11 +82,40 @@ def batch_features(X):
     return X
 
 
+def warn_if_unscaled(X):
+    """Warn when a column of the feature array has a huge magnitude."""
+    if X.size == 0:
+        return
+    magnitude = np.abs(X).max(axis=0)
+    column = int(np.argmax(magnitude))
+    if magnitude[column] > _LARGE_FEATURE:
+        warnings.warn(
+            f"column {column} of X reaches {magnitude[column]:.3g} in absolute value; networks "
+            f"trained by SGD need features of moderate scale and usually diverge or stall "
+            f"on such inputs. {SCALE_ADVICE}",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def check_finite_tensor(value, name):
+    """Raise when a floating-point tensor holds NaN or infinity; return it."""
+    if (
+        isinstance(value, torch.Tensor)
+        and (value.is_floating_point() or value.is_complex())
+        and not bool(torch.isfinite(value).all())
+    ):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return value
+
+
 def check_dict_input(X):
     """Dict input: float arrays to finite float32, equal lengths."""
     checked = {}
     for key, value in X.items():
-        if not isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor):
+            check_finite_tensor(value, f"X[{key!r}]")
+        else:
             value = np.asarray(value)
             if value.dtype.kind == "f":
                 if not np.all(np.isfinite(value)):

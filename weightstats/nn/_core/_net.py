@@ -20,6 +20,7 @@ skorch classes of the same name and add, on top of everything skorch does:
 """
 
 import inspect
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -27,6 +28,7 @@ import scipy.sparse as sp
 import skorch
 import torch
 from sklearn.utils._available_if import available_if
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -39,23 +41,30 @@ from ...utils import check_sample_weight
 from ..layers import MLP
 from ._data import (
     DATA_KEY,
+    SCALE_ADVICE,
     WEIGHT_KEY,
     BatchedDataset,
     batch_features,
     batch_sample_weight,
     check_dict_input,
+    check_finite_tensor,
     collate,
     first_output,
     is_passthrough,
     n_rows,
     plain_arrays,
+    warn_if_unscaled,
     writable,
 )
 from ._docs import fill_net_doc
 from ._persistence import PersistenceMixin
+from ._schedule import TrainingRun
 from ._seeding import torch_random_context
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
+
+# A training batch loss this many times the first one (or 1) means divergence.
+_DIVERGENCE_FACTOR = 1e6
 
 
 class _NetMixin(PersistenceMixin):
@@ -134,6 +143,7 @@ class _NetMixin(PersistenceMixin):
             n_samples = None if is_dataset(X) else n_rows(X)
         else:
             X, y = self._validate_X_y(X, y, reset=reset, classes=classes)
+            warn_if_unscaled(X)
             X = writable(X)
             n_samples = X.shape[0]
             if reset:
@@ -161,6 +171,8 @@ class _NetMixin(PersistenceMixin):
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):
         if isinstance(X, Mapping):
             X = check_dict_input(X)
+        check_finite_tensor(X, "X")
+        check_finite_tensor(y, "y")
         if reset:
             # Sizes for the module come from this input, not an earlier fit.
             for name in ("n_features_in_", "feature_names_in_"):
@@ -174,7 +186,7 @@ class _NetMixin(PersistenceMixin):
         if isinstance(X, Mapping) and not sp.issparse(X):
             return check_dict_input(X)
         if is_passthrough(X):
-            return X
+            return check_finite_tensor(X, "X")
         X = validate_data(self, X, reset=False, dtype=np.float32)
         return writable(X)
 
@@ -200,7 +212,8 @@ class _NetMixin(PersistenceMixin):
             Non-negative weights of the rows in the loss (rescaled to mean
             one, so only their ratios matter).
         **fit_params : dict
-            Passed to skorch (``forward`` keyword arguments, split options).
+            Passed to skorch: ``epochs=`` (instead of ``max_epochs``),
+            ``forward`` keyword arguments, split options.
 
         Returns
         -------
@@ -208,15 +221,10 @@ class _NetMixin(PersistenceMixin):
             The trained net.
         """
         reset = not (self.warm_start and self.initialized_)
-        X, y = self._prepare_fit(X, y, sample_weight, reset=reset)
-        with self._random_context(reset):
-            if reset:
-                self.initialize()
-            self._train(X, y, **fit_params)
-        return self
+        return self._fit(X, y, sample_weight, reset=reset, fit_params=fit_params)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
-        """Train for ``max_epochs`` more epochs without re-initialising.
+        """Train for ``max_epochs`` (or ``epochs=``) more epochs without re-initialising.
 
         Parameters
         ----------
@@ -238,16 +246,73 @@ class _NetMixin(PersistenceMixin):
             The trained net.
         """
         reset = not self.initialized_
+        return self._fit(
+            X, y, sample_weight, reset=reset, classes=classes, fit_params=fit_params
+        )
+
+    def _fit(self, X, y, sample_weight, *, reset, fit_params, classes=None):
         X, y = self._prepare_fit(X, y, sample_weight, reset=reset, classes=classes)
         with self._random_context(reset):
             if reset:
                 self.initialize()
-            self._train(X, y, **fit_params)
+            epochs = fit_params.get("epochs")
+            # Callbacks count their epochs from here (EpochsSinceFit).
+            self._training_run_ = TrainingRun(
+                len(self.history_), self.max_epochs if epochs is None else epochs
+            )
+            try:
+                self._train(X, y, **fit_params)
+            finally:
+                del self._training_run_
         return self
 
     def _train(self, X, y, **fit_params):
         """One training run on prepared data (skorch's partial_fit body)."""
         skorch.NeuralNet.partial_fit(self, X, y, **fit_params)
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        """Stop on a non-finite training loss; warn when the loss explodes.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            This net.
+        batch : tuple, default=None
+            The batch.
+        training : bool, default=False
+            Whether it was a training batch.
+        **kwargs : dict
+            The step's outputs (``loss``, ``y_pred``).
+        """
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training:
+            self._check_training_loss()
+
+    def _check_training_loss(self):
+        batches = self.history[-1, "batches"]
+        loss = batches[-1].get("train_loss")
+        if loss is None:
+            return
+        where = f"epoch {len(self.history)}, batch {len(batches)}"
+        if not np.isfinite(loss):
+            raise ValueError(
+                f"the training loss is non-finite ({loss}) at {where}: training diverged. "
+                f"{SCALE_ADVICE}"
+            )
+        run = getattr(self, "_training_run_", None)
+        if run is None or run.diverged:
+            return
+        if run.first_loss is None:
+            run.first_loss = loss
+        elif abs(loss) > _DIVERGENCE_FACTOR * max(abs(run.first_loss), 1.0):
+            run.diverged = True
+            warnings.warn(
+                f"the training loss jumped from {run.first_loss:.3g} (first batch) to "
+                f"{loss:.3g} at {where}: training diverged and the net is unlikely to be "
+                f"usable. {SCALE_ADVICE}",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
 
     # ----------------------------------------------------------------- torch
     def initialize_module(self):
@@ -429,11 +494,21 @@ class _NetMixin(PersistenceMixin):
         if (
             self.dataset is Dataset
             and not self.get_params_for("dataset")
+            and self._loaders_take_whole_batches()
             and plain_arrays(X)
             and (y is None or plain_arrays(y))
         ):
             return BatchedDataset(X, y)
         return super().get_dataset(X, y)
+
+    def _loaders_take_whole_batches(self):
+        # Whole-batch fetching hands the loader an assembled batch, which
+        # only our own collate function expects; custom loaders and custom
+        # collate functions get skorch's per-row items.
+        return all(
+            getattr(self, prefix) is DataLoader and "collate_fn" not in self.get_params_for(prefix)
+            for prefix in ("iterator_train", "iterator_valid")
+        )
 
     def get_iterator(self, dataset, training=False):
         """A DataLoader over ``dataset``; training batches are shuffled.
@@ -635,6 +710,12 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
                 labels = np.unique(np.asarray(classes))
             else:
                 labels = np.unique(y)
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes, but y has only "
+                    f"the class {labels.tolist()}; declare all classes with classes= if later "
+                    "calls to partial_fit bring the others."
+                )
             self.classes_inferred_ = np.unique(labels)
         return self._encode_target(y)
 
@@ -656,13 +737,15 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
 
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):
         X, y = super()._passthrough_fit_data(X, y, reset=reset, classes=classes)
+        if y is not None:
+            y = to_numpy(y) if isinstance(y, torch.Tensor) else y
+            check_classification_targets(y)
         if reset:
             self.__dict__.pop("classes_inferred_", None)
             if y is not None:
-                self._set_classes_and_encode(to_numpy(y) if isinstance(y, torch.Tensor) else y,
-                                             reset=True, classes=classes)
+                self._set_classes_and_encode(y, reset=True, classes=classes)
         if y is not None:
-            y = self._encode_target(to_numpy(y) if isinstance(y, torch.Tensor) else y)
+            y = self._encode_target(y)
         return X, y
 
     def _inferred_module_params(self):
@@ -839,6 +922,8 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
 
     def _encode_target(self, y):
         y = np.asarray(y, dtype=np.float32)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         if y.shape[1] != self.n_outputs_:

@@ -11,14 +11,43 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["EpochsSinceFit", "SeededSampler", "attach_sampler"]
+__all__ = ["EpochsSinceFit", "SeededSampler", "TrainingRun", "attach_sampler"]
+
+
+class TrainingRun:
+    """One ``fit`` / ``partial_fit`` call of a net, recorded while it trains.
+
+    Parameters
+    ----------
+    first_epoch : int
+        Epochs in the history when the call began.
+    n_epochs : int
+        Epochs the call trains (``epochs=`` if given, else ``max_epochs``).
+
+    Attributes
+    ----------
+    first_loss : float or None
+        The loss of the call's first training batch.
+    diverged : bool
+        Whether a divergence warning was issued in this call.
+    """
+
+    def __init__(self, first_epoch, n_epochs):
+        self.first_epoch = int(first_epoch)
+        self.n_epochs = int(n_epochs)
+        self.first_loss = None
+        self.diverged = False
 
 
 class EpochsSinceFit:
     """Which epoch of the current ``fit`` / ``partial_fit`` call is running.
 
     A callback creates one in ``on_train_begin`` and reads :meth:`epoch` in
-    ``on_epoch_begin`` (0 in the first epoch of the call).
+    ``on_epoch_begin`` (0 in the first epoch of the call); ``n_epochs`` is
+    the number of epochs the call trains. The weightstats nets record both
+    for every call (``partial_fit(X, y, epochs=6)`` counts 6, whatever
+    ``max_epochs``); for other skorch nets the count starts at
+    ``on_train_begin`` and ``n_epochs`` is ``max_epochs``.
 
     Parameters
     ----------
@@ -27,7 +56,11 @@ class EpochsSinceFit:
     """
 
     def __init__(self, net):
-        self.first_epoch = len(net.history)
+        run = getattr(net, "_training_run_", None)
+        if run is None:
+            self.first_epoch, self.n_epochs = len(net.history), int(net.max_epochs)
+        else:
+            self.first_epoch, self.n_epochs = run.first_epoch, run.n_epochs
 
     def epoch(self, net):
         """The 0-based index of the running epoch within the training call.

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import EstimateResults, fill_doc
-from ._base import _BaseOrdinalClassifier
+from ._base import _BaseOrdinalClassifier, warn_if_separated
 from ._solver import OrdinalProblem, dense_hessian
 
 __all__ = ["ProportionalOddsClassifier"]
@@ -121,6 +121,7 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
         self.n_iter_ = int(n_iter)
         self.log_likelihood_ = -problem.weight_sum * problem.loss(problem.eta(theta))
         self.covariance_ = self._covariance(problem, theta)
+        warn_if_separated(self, problem, "shared", converged)
         if not converged:
             warnings.warn(
                 f"ProportionalOddsClassifier did not converge: largest gradient entry {kkt:.2e} > "

@@ -33,7 +33,7 @@ from weightstats.ordinal import (
     ProportionalOddsClassifier,
     SeparationWarning,
 )
-from weightstats.ordinal._solver import OrdinalProblem, kkt_residual
+from weightstats.ordinal._solver import BaseFit, OrdinalProblem, kkt_residual
 
 from .strategies import ordinal_data
 
@@ -258,7 +258,7 @@ def test_objective_matches_cvxpy(penalize_first, fraction):
     w = rng.uniform(0.5, 2.0, n)
     problem = OrdinalProblem(X, y, w, 4)
     base = problem.base_fit(penalize_first)
-    lam = fraction * base[4]
+    lam = fraction * base.alpha_max
     path = problem.path([lam], penalize_first, base=base)
     _, penalty = problem.free_and_penalty(penalize_first)
     ours = problem.objective(path.thetas[0], lam, penalty)
@@ -275,7 +275,7 @@ def test_kkt_conditions_at_the_solution(rng):
     problem = OrdinalProblem(X, y, np.ones(200), 4)
     free, penalty = problem.free_and_penalty(False)
     base = problem.base_fit(False)
-    for lam in base[4] * np.array([0.5, 0.05]):
+    for lam in base.alpha_max * np.array([0.5, 0.05]):
         theta = problem.path([lam], False, base=base).thetas[0]
         _, grad, _, _ = problem.derivatives(theta)
         assert kkt_residual(grad, theta, lam * penalty, free) <= 1e-8
@@ -285,6 +285,16 @@ def test_kkt_conditions_at_the_solution(rng):
         np.testing.assert_allclose(
             grad[nonzero], -lam * penalty[nonzero] * np.sign(theta[nonzero]), atol=1e-8
         )
+
+
+def test_base_fit_is_a_named_result(ucla):
+    """The alpha >= alpha_max fit is read by name, not by tuple position."""
+    X, y = ucla
+    codes = pd.Categorical(y).codes
+    base = OrdinalProblem(X.to_numpy(float), codes, np.ones(codes.size), 3).base_fit(False)
+    assert isinstance(base, BaseFit)
+    assert base.converged and base.kkt <= 1e-8 and base.n_iter >= 1
+    assert base.theta.shape == (2, 4) and base.alpha_max == pytest.approx(0.03163, abs=1e-5)
 
 
 def test_path_matches_cold_starts(rng):

@@ -322,7 +322,7 @@ class PRESTOClassifier(_PRESTOMixin, _BaseOrdinalClassifier):
         self.coef_, self.intercept_ = problem.to_original(theta)
         self.alpha_ = float(self.alpha)
         self.alpha_max_ = path.alpha_max
-        self.n_iter_ = int(path.n_iter[0] + (base[1] if self.alpha < path.alpha_max else 0))
+        self.n_iter_ = int(path.n_iter[0] + (base.n_iter if self.alpha < path.alpha_max else 0))
         self.kkt_residual_ = float(path.kkt[0])
         self.log_likelihood_ = -problem.weight_sum * problem.loss(problem.eta(theta))
         self.n_crossings_ = count_crossings(X @ self.coef_.T + self.intercept_)
@@ -565,7 +565,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
         n_classes = self.classes_.shape[0]
         problem = OrdinalProblem(X, codes, sample_weight, n_classes, standardize=self.standardize)
         base = problem.base_fit(self.penalize_first, tol=self.tol, max_iter=self.max_iter)
-        alphas = self._alpha_grid(base[4])
+        alphas = self._alpha_grid(base.alpha_max)
         splits = self._splits(X, codes)
         params = {
             "standardize": self.standardize,
@@ -583,7 +583,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
         )
         self.alphas_ = alphas
         self.cv_scores_ = np.column_stack([r[0] for r in results])
-        self.alpha_max_ = base[4]
+        self.alpha_max_ = base.alpha_max
         mean = self.cv_scores_.mean(axis=1)
         best = float(np.min(mean))
         if self.selection == "1se" and self.cv_scores_.shape[1] > 1:

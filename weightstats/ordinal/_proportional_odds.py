@@ -112,9 +112,8 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
         """
         X, codes, sample_weight = self._validate_fit_data(X, y, sample_weight)
         problem = OrdinalProblem(X, codes, sample_weight, self.classes_.shape[0])
-        theta, n_iter, kkt, converged, _ = problem.base_fit(
-            False, tol=self.tol, max_iter=self.max_iter
-        )
+        base = problem.base_fit(False, tol=self.tol, max_iter=self.max_iter)
+        theta, n_iter, kkt, converged = base.theta, base.n_iter, base.kkt, base.converged
         coef, intercept = problem.to_original(theta)
         self.coef_ = coef[0]
         self.intercept_ = intercept

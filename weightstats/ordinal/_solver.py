@@ -35,13 +35,15 @@ so one Newton step costs ``O(n p^2)`` (three BLAS products per class) plus
 ``O(K p^2)`` memory, independent of the ``(K-1)^2`` Hessian blocks.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import optimize, sparse
 from scipy.special import logit
 
 from .._kernels._ordinal import cd_quadratic, ordinal_derivatives, ordinal_loss
 
-__all__ = ["OrdinalProblem", "PathResult", "Separation"]
+__all__ = ["BaseFit", "OrdinalProblem", "PathResult", "Separation"]
 
 # Armijo constant and the smallest step before the line search gives up.
 _ARMIJO = 1e-4
@@ -72,6 +74,30 @@ class PathResult:
         self.kkt = kkt
         self.converged = converged
         self.alpha_max = alpha_max
+
+
+@dataclass(frozen=True)
+class BaseFit:
+    """The fit every penalty at or above ``alpha_max`` returns (standardised scale).
+
+    The proportional-odds fit when the first slope block is free, else the
+    intercept-only fit.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (K - 1, p_kept + 1)
+    n_iter : int, Newton iterations (derivative evaluations)
+    kkt : float, final KKT residual
+    converged : bool
+    alpha_max : float
+        Smallest penalty at which the penalised solution equals this fit.
+    """
+
+    theta: np.ndarray
+    n_iter: int
+    kkt: float
+    converged: bool
+    alpha_max: float
 
 
 class Separation:
@@ -271,10 +297,8 @@ class OrdinalProblem:
         return free
 
     def base_fit(self, penalize_first, *, tol=1e-8, max_iter=100):
-        """The fit every penalty above ``alpha_max`` returns, and ``alpha_max``.
-
-        Returns ``(theta, n_iter, kkt, converged, alpha_max)``.
-        """
+        """The fit every penalty above ``alpha_max`` returns, and ``alpha_max``
+        (a :class:`BaseFit`)."""
         free_base = self.base_free(penalize_first)
         theta, n_iter, kkt, converged = self.solve(
             0.0, self.intercept_only(), np.zeros(self.shape), free_base, tol=tol,
@@ -284,7 +308,7 @@ class OrdinalProblem:
         _, penalty = self.free_and_penalty(penalize_first)
         mask = penalty > 0
         alpha_max = float(np.max(np.abs(grad[mask]) / penalty[mask])) if mask.any() else 0.0
-        return theta, n_iter, kkt, converged, alpha_max
+        return BaseFit(theta, int(n_iter), float(kkt), bool(converged), alpha_max)
 
     def path(self, alphas, penalize_first, *, tol=1e-8, max_iter=100, base=None):
         """Solutions for ``alphas`` (any order; solved from the largest down,
@@ -292,20 +316,20 @@ class OrdinalProblem:
         alphas = np.asarray(alphas, dtype=np.float64)
         if base is None:
             base = self.base_fit(penalize_first, tol=tol, max_iter=max_iter)
-        base_theta, base_iter, base_kkt, base_conv, alpha_max = base
+        alpha_max = base.alpha_max
         free, penalty = self.free_and_penalty(penalize_first)
         n = alphas.shape[0]
         thetas = np.empty((n, *self.shape))
         n_iter = np.zeros(n, dtype=int)
         kkt = np.zeros(n)
         converged = np.ones(n, dtype=bool)
-        theta = base_theta
+        theta = base.theta
         for idx in np.argsort(-alphas, kind="stable"):
             lam = alphas[idx]
             if lam >= alpha_max:
                 # Exactly the base fit: its KKT conditions hold for every such lam.
-                thetas[idx], n_iter[idx] = base_theta, base_iter
-                kkt[idx], converged[idx] = base_kkt, base_conv
+                thetas[idx], n_iter[idx] = base.theta, base.n_iter
+                kkt[idx], converged[idx] = base.kkt, base.converged
                 continue
             theta, n_iter[idx], kkt[idx], converged[idx] = self.solve(
                 lam, theta, penalty, free, tol=tol, max_iter=max_iter

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._kernels._ordinal import pava_rows
+from .._kernels._isotonic import pava_rows
 from ..utils import check_sample_weight
 from ._labels import categorical_order, encode_ordinal
 

@@ -227,7 +227,7 @@ def test_vanishing_class_weights_raise_in_every_function():
     # Zero sample weights count as absent.
     with pytest.raises(ValueError, match="sum to zero"):
         class_weighted_f1_score([0, 1, 2], [0, 1, 2], scheme="weighted", labels=[1, 2],
-                                sample_weight=[1, 0, 0])
+                                sample_weight=[1, 0, 0], zero_division=0.0)
     # Macro weights never vanish.
     assert class_weighted_f1_score(y_true, y_pred, scheme="macro", labels=[2, 3],
                                    zero_division=0.0) == 0.0

@@ -52,7 +52,6 @@ FAST_PARAMS.update(
         ],
         quantiles=(0.1, 0.5, 0.9),
         cv=3,
-        random_state=0,
     ),
     ConformalQuantileRegressor=dict(
         estimator=KNeighborsQuantileRegressor(n_neighbors=5), confidence_level=0.9

@@ -273,8 +273,9 @@ FAST_PARAMS["LogitAdjustedClassifier"] = {"estimator": LogisticRegression()}
 FAST_PARAMS["DSWeightSelfTraining"] = {"estimator": LogisticRegression(), "random_state": 0}
 EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
     "check_classifiers_classes": (
-        "label -1 marks unlabelled rows (the SelfTrainingClassifier convention), so the "
-        "check's integer class -1 is read as 'no label'"
+        "label -1 marks unlabelled rows and a y of dtype string is refused (the "
+        "SelfTrainingClassifier conventions), so the check's integer class -1 is read as "
+        "'no label' and its string labels need dtype object"
     ),
 }
 

@@ -291,11 +291,11 @@ def test_ds_self_training_checks_feature_names_at_predict():
     model = DSWeightSelfTraining(LogisticRegression(), random_state=0).fit(
         frame, np.where(labelled, y_true, -1))
     np.testing.assert_array_equal(model.feature_names_in_, ["a", "b"])
-    np.testing.assert_array_equal(model.predict(frame), model.predict(X))
+    np.testing.assert_array_equal(model.predict(frame), model.estimator_.predict(X))
     for method in ("predict", "predict_proba", "decision_function"):
         with pytest.raises(ValueError, match="same order"):
             getattr(model, method)(frame[["b", "a"]])
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="features"), pytest.warns(UserWarning, match="names"):
         model.predict(X[:, :1])
 
 

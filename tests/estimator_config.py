@@ -52,7 +52,6 @@ FAST_PARAMS.update(
         ],
         quantiles=(0.1, 0.5, 0.9),
         cv=3,
-        random_state=0,
     ),
     ConformalQuantileRegressor=dict(
         estimator=KNeighborsQuantileRegressor(n_neighbors=5), confidence_level=0.9
@@ -274,8 +273,9 @@ FAST_PARAMS["LogitAdjustedClassifier"] = {"estimator": LogisticRegression()}
 FAST_PARAMS["DSWeightSelfTraining"] = {"estimator": LogisticRegression(), "random_state": 0}
 EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
     "check_classifiers_classes": (
-        "label -1 marks unlabelled rows (the SelfTrainingClassifier convention), so the "
-        "check's integer class -1 is read as 'no label'"
+        "label -1 marks unlabelled rows and a y of dtype string is refused (the "
+        "SelfTrainingClassifier conventions), so the check's integer class -1 is read as "
+        "'no label' and its string labels need dtype object"
     ),
 }
 

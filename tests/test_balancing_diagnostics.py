@@ -355,6 +355,20 @@ def test_ess_collapse_warns_at_default_settings():
                for m in messages), messages
 
 
+def test_ess_collapse_of_inverse_propensity_weights_warns_at_default_settings():
+    """Strong selection (log-odds 8 x): the ATE weights 1 / (1 - e) of the few controls
+    with large x carry the control arm (ESS 3.2 of 505)."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1000, 1))
+    t = (rng.uniform(size=1000) < expit(8 * x[:, 0])).astype(int)
+    messages = _balance_warnings(lambda: PropensityBalancer().fit(x, t))
+    assert len(messages) == 1
+    assert messages[0].startswith("the control arm's effective sample size after weighting is "
+                                  "3.22, 0.64% of 505")
+
+
 def test_ess_collapse_rule_by_hand():
     """Below 5% of min(arm size, target size): for ATT with 40 treated and 400
     controls, a control ESS under 2; k equal weights (the rest 0) give ESS k."""

@@ -14,6 +14,11 @@ Needs the ``torch`` extra; ``import weightstats`` never imports this package.
   :func:`model_stock`, :func:`weight_selection`,
   :func:`uniform_element_selection`, :func:`get_head`.
 * Modules: :class:`MLP`, :class:`MultiHeadMLP`, :class:`ETFHead`.
+* Parameter-efficient fine-tuning and reparametrisation
+  (:mod:`weightstats.nn.peft`): :class:`BoneLinear`, :class:`LoRALinear`,
+  :class:`PHMLinear`, :class:`CompacterAdapter`, :func:`add_adapters` and
+  the :class:`AdapterTuning` callback, :func:`weight_compander` and the
+  :class:`WeightCompanding` callback.
 * Balancing: :class:`NeuralCriticIPM`, registered on import as
   ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP critic).
 """
@@ -37,27 +42,61 @@ from ._net import NeuralNetClassifier, NeuralNetRegressor
 from ._task_mixture import PretrainThenMix, TaskMixtureSampler, temperature_task_probs
 from ._weight_aligning import WeightAligningClassifier, weight_aligning
 from ._weight_selection import WeightSelectionInit, uniform_element_selection, weight_selection
+from .peft import (
+    AdapterSummary,
+    AdapterTuning,
+    BoneLinear,
+    BottleneckAdapter,
+    CompacterAdapter,
+    Compander,
+    LoRALinear,
+    PHMLinear,
+    WeightCompanding,
+    adapter_summary,
+    add_adapters,
+    merge_adapters,
+    phm_rule,
+    remove_weight_compander,
+    unmerge_adapters,
+    weight_compander,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
+    "AdapterSummary",
+    "AdapterTuning",
+    "BoneLinear",
+    "BottleneckAdapter",
+    "CompacterAdapter",
+    "Compander",
     "DynamicDataPruning",
     "ETFHead",
+    "LoRALinear",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
+    "PHMLinear",
     "PretrainThenMix",
     "TaskMixtureSampler",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
+    "WeightCompanding",
     "WeightSelectionInit",
+    "adapter_summary",
+    "add_adapters",
     "el2n_scores",
     "get_head",
+    "merge_adapters",
     "model_stock",
+    "phm_rule",
+    "remove_weight_compander",
     "temperature_task_probs",
     "uniform_element_selection",
+    "unmerge_adapters",
     "weight_aligning",
+    "weight_compander",
     "weight_selection",
 ]
 

@@ -16,6 +16,7 @@ _OPTIONAL_MODULES = {
     "weightstats/nn": ("torch", "skorch"),
     "weightstats/plotting": ("matplotlib",),
     "docs/user_guide/nn.rst": ("torch", "skorch"),
+    "docs/user_guide/nn_peft.rst": ("torch", "skorch"),
 }
 
 

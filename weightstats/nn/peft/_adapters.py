@@ -26,6 +26,7 @@ __all__ = [
     "AdapterTuning",
     "add_adapters",
     "adapter_summary",
+    "ModuleEditingCallback",
     "check_finite_loss",
     "merge_adapters",
     "own_module",
@@ -450,7 +451,80 @@ def check_finite_loss(net, loss, training):
         )
 
 
-class AdapterTuning(Callback):
+class ModuleEditingCallback(Callback):
+    """Base of the callbacks that rebuild the net's module.
+
+    The nets call :meth:`modify_module` before building the optimizer.
+    Subclasses define ``_edit(module)`` (change the module in place and
+    return it) and ``_applied(module)`` (whether a module carries the
+    change).
+    """
+
+    def _edit(self, module):
+        raise NotImplementedError
+
+    def _applied(self, module):
+        raise NotImplementedError
+
+    def modify_module(self, net, module):
+        """The module the net trains: a copy of the given one, edited.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net building its module.
+        module : torch.nn.Module
+            The freshly built module, or the instance the net was given
+            (then it is deep-copied first and stays unchanged).
+
+        Returns
+        -------
+        module : torch.nn.Module
+            The edited module.
+        """
+        return self._edit(own_module(net, module))
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Check that the net called ``modify_module``.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        X : input data, default=None
+            Training inputs.
+        y : target data, default=None
+            Training targets.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
+        if not self._applied(net.module_):
+            raise RuntimeError(
+                f"{type(self).__name__} did not find its change in the net's module: use it "
+                "with weightstats.nn.NeuralNetClassifier or NeuralNetRegressor, which let "
+                "callbacks modify the module before the optimizer is built."
+            )
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        """Raise when the training loss is NaN or infinite.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        batch : tuple, default=None
+            The batch.
+        training : bool, default=None
+            Whether this was a training step.
+        loss : torch.Tensor, default=None
+            The batch loss.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
+        check_finite_loss(net, loss, training)
+
+
+class AdapterTuning(ModuleEditingCallback):
     """Fine-tune only adapters of a pretrained module in a weightstats net.
 
     When the net builds its module (``initialize``, every fresh ``fit``), a
@@ -503,61 +577,11 @@ class AdapterTuning(Callback):
         self.adapter_params = adapter_params
         self.trainable_modules = trainable_modules
 
-    def modify_module(self, net, module):
-        """Return a copy of ``module`` with adapters, the rest frozen.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net building its module.
-        module : torch.nn.Module
-            The freshly built (or given) module.
-
-        Returns
-        -------
-        module : torch.nn.Module
-            The adapted module the net trains.
-        """
+    def _edit(self, module):
         return add_adapters(
-            own_module(net, module), self.kind, self.target_modules,
-            trainable_modules=self.trainable_modules, **(self.adapter_params or {}),
+            module, self.kind, self.target_modules, trainable_modules=self.trainable_modules,
+            **(self.adapter_params or {}),
         )
 
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Check that the net called :meth:`modify_module`.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        X : input data, default=None
-            Training inputs.
-        y : target data, default=None
-            Training targets.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        if not adapter_summary(net.module_).layers:
-            raise RuntimeError(
-                "AdapterTuning found no adapters in the net's module: use it with "
-                "weightstats.nn.NeuralNetClassifier or NeuralNetRegressor, which let callbacks "
-                "modify the module before the optimizer is built."
-            )
-
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        """Raise when the training loss is NaN or infinite.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        batch : tuple, default=None
-            The batch.
-        training : bool, default=None
-            Whether this was a training step.
-        loss : torch.Tensor, default=None
-            The batch loss.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        check_finite_loss(net, loss, training)
+    def _applied(self, module):
+        return bool(adapter_summary(module).layers)

@@ -226,7 +226,26 @@ def _bottleneck(d_model, reduction, n=1):
     return d_model, width
 
 
-class CompacterAdapter(nn.Module):
+class _ResidualBottleneck(nn.Module):
+    """``h + up(GELU(down(h)))``; subclasses build ``down`` and ``up``."""
+
+    def forward(self, h):
+        """Apply the adapter with its residual connection.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., d_model)
+            Hidden states.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (..., d_model)
+            ``h + up(GELU(down(h)))``.
+        """
+        return h + self.up(self.activation(self.down(h)))
+
+
+class CompacterAdapter(_ResidualBottleneck):
     """The Compacter adapter ``h + U(GELU(D(h)))`` with PHM projections.
 
     Parameters
@@ -286,23 +305,8 @@ class CompacterAdapter(nn.Module):
         self.up = PHMLinear(width, d_model, n=n, rank=rank, rule=rule)
         self.activation = nn.GELU(approximate="tanh")
 
-    def forward(self, h):
-        """Apply the adapter with its residual connection.
 
-        Parameters
-        ----------
-        h : torch.Tensor of shape (..., d_model)
-            Hidden states.
-
-        Returns
-        -------
-        out : torch.Tensor of shape (..., d_model)
-            ``h + up(GELU(down(h)))``.
-        """
-        return h + self.up(self.activation(self.down(h)))
-
-
-class BottleneckAdapter(nn.Module):
+class BottleneckAdapter(_ResidualBottleneck):
     """A dense bottleneck adapter ``h + U(GELU(D(h)))`` (Houlsby-style).
 
     The baseline Compacter is measured against: the same structure with
@@ -345,18 +349,3 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
         self.activation = nn.GELU(approximate="tanh")
-
-    def forward(self, h):
-        """Apply the adapter with its residual connection.
-
-        Parameters
-        ----------
-        h : torch.Tensor of shape (..., d_model)
-            Hidden states.
-
-        Returns
-        -------
-        out : torch.Tensor of shape (..., d_model)
-            ``h + up(GELU(down(h)))``.
-        """
-        return h + self.up(self.activation(self.down(h)))

@@ -24,11 +24,10 @@ import math
 import numbers
 
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ._adapters import check_finite_loss, own_module, select_modules
+from ._adapters import ModuleEditingCallback, select_modules
 
 __all__ = ["Compander", "WeightCompanding", "remove_weight_compander", "weight_compander"]
 
@@ -307,7 +306,7 @@ def remove_weight_compander(module):
     return module
 
 
-class WeightCompanding(Callback):
+class WeightCompanding(ModuleEditingCallback):
     """Train a weightstats net with companded weights.
 
     When the net builds its module, :func:`weight_compander` is registered
@@ -350,61 +349,9 @@ class WeightCompanding(Callback):
         self.gain = gain
         self.learnable = learnable
 
-    def modify_module(self, net, module):
-        """Return a copy of ``module`` with companded weights.
+    def _edit(self, module):
+        return weight_compander(module, target_modules=self.target_modules, bound=self.bound,
+                                gain=self.gain, learnable=self.learnable)
 
-        Parameters
-        ----------
-        net : NeuralNet
-            The net building its module.
-        module : torch.nn.Module
-            The freshly built (or given) module.
-
-        Returns
-        -------
-        module : torch.nn.Module
-            The module the net trains.
-        """
-        return weight_compander(
-            own_module(net, module), target_modules=self.target_modules, bound=self.bound,
-            gain=self.gain, learnable=self.learnable,
-        )
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Check that the net called :meth:`modify_module`.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        X : input data, default=None
-            Training inputs.
-        y : target data, default=None
-            Training targets.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        if not any(isinstance(m, Compander) for m in net.module_.modules()):
-            raise RuntimeError(
-                "WeightCompanding found no companded layer in the net's module: use it with "
-                "weightstats.nn.NeuralNetClassifier or NeuralNetRegressor, which let callbacks "
-                "modify the module before the optimizer is built."
-            )
-
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        """Raise when the training loss is NaN or infinite.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        batch : tuple, default=None
-            The batch.
-        training : bool, default=None
-            Whether this was a training step.
-        loss : torch.Tensor, default=None
-            The batch loss.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        check_finite_loss(net, loss, training)
+    def _applied(self, module):
+        return any(isinstance(m, Compander) for m in module.modules())

@@ -279,23 +279,6 @@ EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
     ),
 }
 
-# --- issue 7: magnitude (weightstats.magnitude) ---------------------------------
-EXPECTED_FAILED_CHECKS["MagnitudeOutlierDetector"] = {
-    check: (
-        "contamination='auto' is an absolute threshold (weight > 0.95: the other points "
-        "cover less than 5% of a point); the check's three Gaussian blobs contain no such "
-        "isolated point, so predict(X) is all inliers, which the check forbids. With a "
-        "float contamination the check's quantile logic passes (tested in "
-        "tests/test_magnitude.py)."
-    )
-    for check in (
-        "check_outliers_train",
-        "check_outliers_train(readonly_memmap=True)",
-        "check_outliers_fit_predict",
-    )
-}
-# --- end issue 7 ----------------------------------------------------------------
-
 
 def build_estimator(name, cls):
     """An instance of ``cls`` with its fast settings."""

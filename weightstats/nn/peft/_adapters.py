@@ -12,7 +12,6 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-import torch
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -27,7 +26,6 @@ __all__ = [
     "add_adapters",
     "adapter_summary",
     "ModuleEditingCallback",
-    "check_finite_loss",
     "merge_adapters",
     "own_module",
     "select_modules",
@@ -441,16 +439,6 @@ def own_module(net, module):
     return copy.deepcopy(module) if module is net.module else module
 
 
-def check_finite_loss(net, loss, training):
-    """Raise when a training batch gave a NaN or infinite loss."""
-    if training and loss is not None and not torch.isfinite(torch.as_tensor(loss)).all():
-        epoch = len(net.history)
-        raise FloatingPointError(
-            f"the training loss became {float(torch.as_tensor(loss).detach()):g} in epoch "
-            f"{epoch}; lower the learning rate or check the inputs."
-        )
-
-
 class ModuleEditingCallback(Callback):
     """Base of the callbacks that rebuild the net's module.
 
@@ -504,24 +492,6 @@ class ModuleEditingCallback(Callback):
                 "with weightstats.nn.NeuralNetClassifier or NeuralNetRegressor, which let "
                 "callbacks modify the module before the optimizer is built."
             )
-
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        """Raise when the training loss is NaN or infinite.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        batch : tuple, default=None
-            The batch.
-        training : bool, default=None
-            Whether this was a training step.
-        loss : torch.Tensor, default=None
-            The batch loss.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        check_finite_loss(net, loss, training)
 
 
 class AdapterTuning(ModuleEditingCallback):

@@ -11,6 +11,8 @@ import numbers
 import torch
 from torch import nn
 
+from .._core import check_finite_tensor
+
 __all__ = ["MergeableLinear", "check_positive_int", "linear_base"]
 
 
@@ -30,8 +32,7 @@ def linear_base(base, owner):
             f"{owner} adapts torch.nn.Linear layers; got {type(base).__name__}. Pick Linear "
             "layers with target_modules."
         )
-    if not torch.isfinite(base.weight).all():
-        raise ValueError(f"the weight of the layer given to {owner} contains NaN or infinity.")
+    check_finite_tensor(base.weight.detach(), f"the weight of the layer given to {owner}")
     return base
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .._core import check_finite_tensor
 from ._adapters import ModuleEditingCallback, select_modules
 
 __all__ = ["Compander", "WeightCompanding", "remove_weight_compander", "weight_compander"]
@@ -157,8 +158,7 @@ class Compander(nn.Module):
             ``(a / g) * atanh(w / a)``.
         """
         with torch.no_grad():
-            if not torch.isfinite(weight).all():
-                raise ValueError("the weight to compand contains NaN or infinity.")
+            check_finite_tensor(weight, "the weight to compand")
             bound = self.bound.to(weight.dtype)
             gain = self.gain.to(weight.dtype)
             ratio = weight / bound
@@ -248,9 +248,7 @@ def weight_compander(module, *, target_modules=None, bound=None, gain=2.0, learn
     for name, layer in targets:
         if parametrize.is_parametrized(layer, "weight"):
             raise ValueError(f"the weight of layer {name!r} is already parametrised.")
-        weight = layer.weight.detach()
-        if not torch.isfinite(weight).all():
-            raise ValueError(f"the weight of layer {name!r} contains NaN or infinity.")
+        weight = check_finite_tensor(layer.weight.detach(), f"the weight of layer {name!r}")
         layer_bound = bound
         if layer_bound is None:
             largest = float(weight.abs().max())

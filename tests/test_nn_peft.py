@@ -4,7 +4,8 @@ Exact rules on hand-made tensors against independent computations written
 here (explicit block loops, ``torch.kron`` sums, ``gradcheck``); peft's MiSS
 layer as the reference for Bone and Bat when peft is installed; adapters and
 the compander inside the skorch-style nets; slow experiments on digits whose
-full multi-seed tables are in ``docs/examples/plot_nn_peft.py``.
+full multi-seed tables come from ``docs/examples/plot_nn_peft.py`` and
+``docs/examples/plot_nn_weight_compander.py``.
 """
 
 import copy

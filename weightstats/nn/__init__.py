@@ -16,6 +16,11 @@ the kind of method (see the user guide, "Where methods live"):
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
   :func:`uniform_element_selection`;
+* :mod:`weightstats.nn.peft`: adapters (:class:`BoneLinear`,
+  :class:`LoRALinear`, :class:`PHMLinear`, :class:`CompacterAdapter`,
+  :func:`add_adapters`, :func:`merge_adapters`, the :class:`AdapterTuning`
+  callback) and the weight compander (:func:`weight_compander`, the
+  :class:`WeightCompanding` callback);
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic).
@@ -44,27 +49,61 @@ from .data import (
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
 from .layers import MLP, ETFHead, MultiHeadMLP, get_head
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .peft import (
+    AdapterSummary,
+    AdapterTuning,
+    BoneLinear,
+    BottleneckAdapter,
+    CompacterAdapter,
+    Compander,
+    LoRALinear,
+    PHMLinear,
+    WeightCompanding,
+    adapter_summary,
+    add_adapters,
+    merge_adapters,
+    phm_rule,
+    remove_weight_compander,
+    unmerge_adapters,
+    weight_compander,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
+    "AdapterSummary",
+    "AdapterTuning",
+    "BoneLinear",
+    "BottleneckAdapter",
+    "CompacterAdapter",
+    "Compander",
     "DynamicDataPruning",
     "ETFHead",
+    "LoRALinear",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
+    "PHMLinear",
     "PretrainThenMix",
     "TaskMixtureSampler",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
+    "WeightCompanding",
     "WeightSelectionInit",
+    "adapter_summary",
+    "add_adapters",
     "el2n_scores",
     "get_head",
+    "merge_adapters",
     "model_stock",
+    "phm_rule",
+    "remove_weight_compander",
     "temperature_task_probs",
     "uniform_element_selection",
+    "unmerge_adapters",
     "weight_aligning",
+    "weight_compander",
     "weight_selection",
 ]
 

@@ -16,6 +16,8 @@ _OPTIONAL_MODULES = {
     "weightstats/nn": ("torch", "skorch"),
     "weightstats/plotting": ("matplotlib",),
     "docs/user_guide/nn.rst": ("torch", "skorch"),
+    "docs/user_guide/nn_diffusion.rst": ("torch", "skorch"),
+    "tests/_diffusion_experiments.py": ("torch", "skorch"),
 }
 
 

@@ -14,6 +14,11 @@ Needs the ``torch`` extra; ``import weightstats`` never imports this package.
   :func:`model_stock`, :func:`weight_selection`,
   :func:`uniform_element_selection`, :func:`get_head`.
 * Modules: :class:`MLP`, :class:`MultiHeadMLP`, :class:`ETFHead`.
+* Diffusion (:mod:`weightstats.nn.diffusion`): classifier-free guidance
+  schedules :func:`guidance_schedule`, :class:`GuidanceSchedule`,
+  :func:`cfg_combine`; timestep loss weights :func:`diffusion_loss_weights`
+  and :func:`noise_schedule`; the conditional DDPM
+  :class:`ConditionalDiffusion` with :class:`ConditionalDenoiser`.
 * Balancing: :class:`NeuralCriticIPM`, registered on import as
   ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP critic).
 """
@@ -37,11 +42,23 @@ from ._net import NeuralNetClassifier, NeuralNetRegressor
 from ._task_mixture import PretrainThenMix, TaskMixtureSampler, temperature_task_probs
 from ._weight_aligning import WeightAligningClassifier, weight_aligning
 from ._weight_selection import WeightSelectionInit, uniform_element_selection, weight_selection
+from .diffusion import (
+    ConditionalDenoiser,
+    ConditionalDiffusion,
+    GuidanceSchedule,
+    cfg_combine,
+    diffusion_loss_weights,
+    guidance_schedule,
+    noise_schedule,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
+    "ConditionalDenoiser",
+    "ConditionalDiffusion",
     "DynamicDataPruning",
     "ETFHead",
+    "GuidanceSchedule",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
@@ -52,9 +69,13 @@ __all__ = [
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
     "WeightSelectionInit",
+    "cfg_combine",
+    "diffusion_loss_weights",
     "el2n_scores",
     "get_head",
+    "guidance_schedule",
     "model_stock",
+    "noise_schedule",
     "temperature_task_probs",
     "uniform_element_selection",
     "weight_aligning",

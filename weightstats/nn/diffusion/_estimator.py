@@ -94,6 +94,11 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
         Passes over the data per ``fit``.
     batch_size : int, default=256
         Rows per training step.
+    iterator_train, iterator_valid : DataLoader class, default=DataLoader
+        Loaders; options via ``iterator_train__*`` (training batches are
+        shuffled).
+    dataset : skorch Dataset class, default=skorch.dataset.Dataset
+        Wraps the standardised rows and the encoded labels.
     train_split : callable or None, default=None
         Internal validation split (``None`` trains on all rows).
     callbacks : list of skorch callbacks or None, default=None
@@ -104,13 +109,18 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
         1 prints skorch's table of epochs.
     device : str or None, default="cpu"
         Torch device, e.g. ``"cuda"``.
+    compile : bool, default=False
+        Whether to ``torch.compile`` the network.
+    use_caching : bool or "auto", default="auto"
+        Whether skorch's scoring callbacks reuse forward passes.
+    torch_load_kwargs : dict or None, default=None
+        Passed to ``torch.load`` by skorch's ``load_params``.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, batch order, timesteps, noise and label
         dropout inside a forked torch RNG for each ``fit``.
     **kwargs : dict
-        Other skorch parameters (``iterator_train``, ``dataset``,
-        ``compile``, ...) and prefixed ones (``module__hidden_units``,
-        ``optimizer__weight_decay``, ``callbacks__*``).
+        Prefixed skorch parameters: ``module__hidden_units``,
+        ``optimizer__weight_decay``, ``iterator_train__*``, ``callbacks__*``.
 
     Attributes
     ----------

@@ -129,8 +129,9 @@ _SCHEDULE_PARAMS_DOC = """kind : {"constant", "linear", "cosine", "clamp-linear"
         * ``"v-shape"``: ``|1 - 2a|`` (high at both ends).
     guidance_scale : float
         The mean (or peak) guidance weight ``omega``, >= 0, in diffusers'
-        convention (1 = conditional sampling without guidance).
-    normalize : {"mean", "peak"}, default="mean"
+        convention (1 = conditional sampling without guidance)."""
+
+_SCHEDULE_TAIL_DOC = """normalize : {"mean", "peak"}, default="mean"
         ``"mean"`` scales the schedule so that its average over the steps
         equals ``guidance_scale`` (schedules then compare at equal mean
         guidance, as in Wang et al.); ``"peak"`` so that its maximum does
@@ -144,7 +145,9 @@ _SCHEDULE_PARAMS_DOC = """kind : {"constant", "linear", "cosine", "clamp-linear"
 
 
 def _fill(obj):
-    obj.__doc__ = obj.__doc__.replace("{schedule_params}", _SCHEDULE_PARAMS_DOC)
+    obj.__doc__ = obj.__doc__.replace("{schedule_params}", _SCHEDULE_PARAMS_DOC).replace(
+        "{schedule_tail}", _SCHEDULE_TAIL_DOC
+    )
     return obj
 
 
@@ -166,6 +169,7 @@ def guidance_schedule(kind, guidance_scale, num_steps, *, normalize="mean", **pa
     {schedule_params}
     num_steps : int
         Number of sampling steps ``n``.
+    {schedule_tail}
 
     Returns
     -------
@@ -217,6 +221,7 @@ class GuidanceSchedule:
     Parameters
     ----------
     {schedule_params}
+    {schedule_tail}
 
     See Also
     --------

@@ -9,26 +9,55 @@ two-branch forward pass (part of ``python -m benchmarks nn``).
   (``module(cat([x, x]), ...)``) used for networks without
   ``forward_guided``.
 
-Timings interleave the variants and keep the best of many repeats, which
-on a loaded machine is the least disturbed run.
+Timings are the CPU time of the calling thread (``time.thread_time``) with
+torch limited to that one thread, so time spent descheduled on a loaded
+machine does not count; the variants run interleaved in a shuffled order
+and the best of many repeats is kept.
 """
 
+import contextlib
 import time
 
 import numpy as np
 
 
+@contextlib.contextmanager
+def _one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _interleaved_best(funcs, repeat):
-    """Best time of each function, the functions run in turn ``repeat`` times."""
-    for func in funcs.values():
-        func()
-    best = dict.fromkeys(funcs, np.inf)
-    for _ in range(repeat):
-        for name, func in funcs.items():
-            start = time.perf_counter()
+    """Best thread CPU time of each function, run in turn (in a shuffled order)."""
+    order = np.random.default_rng(0)
+    names = list(funcs)
+    with _one_thread():
+        for func in funcs.values():
             func()
-            best[name] = min(best[name], time.perf_counter() - start)
+        best = dict.fromkeys(funcs, np.inf)
+        for _ in range(repeat):
+            for name in order.permutation(names):
+                start = time.thread_time()
+                funcs[name]()
+                best[name] = min(best[name], time.thread_time() - start)
     return best
+
+
+def _row(case, ours_s, peer, peer_s):
+    return {
+        "case": case,
+        "ours_s": round(ours_s, 5),
+        "peer": peer,
+        "peer_s": round(peer_s, 5),
+        "ratio": round(peer_s / ours_s, 3),
+        "ours_over_peer": round(ours_s / peer_s, 3),
+    }
 
 
 def _fitted_model():
@@ -54,16 +83,10 @@ def schedule_overhead(quick):
     funcs = {"constant": run(3.0)}
     for kind, params in (("linear", {}), ("cosine", {}), ("clamp-linear", {"c": 1.0})):
         funcs[kind] = run(GuidanceSchedule(kind, 3.0, **params))
-    best = _interleaved_best(funcs, repeat=3 if quick else 15)
+    best = _interleaved_best(funcs, repeat=3 if quick else 30)
     return [
-        {
-            "case": f"guided DDIM sampling, n={n}, {steps} steps, {kind} schedule (mean 3)",
-            "ours_s": round(best[kind], 4),
-            "peer": "constant guidance 3.0",
-            "peer_s": round(best["constant"], 4),
-            "ratio": round(best["constant"] / best[kind], 3),
-            "ours_over_peer": round(best[kind] / best["constant"], 3),
-        }
+        _row(f"guided DDIM sampling, n={n}, {steps} steps, {kind} schedule (mean 3)",
+             best[kind], "constant guidance 3.0", best["constant"])
         for kind in ("linear", "cosine", "clamp-linear")
     ]
 
@@ -96,22 +119,10 @@ def two_branch_forward(quick):
         )
     case = f"both CFG branches, batch {batch}, ConditionalDenoiser (128, 128, 128)"
     return [
-        {
-            "case": case + ", forward_guided",
-            "ours_s": round(best["batched"], 5),
-            "peer": "two separate forward passes",
-            "peer_s": round(best["separate"], 5),
-            "ratio": round(best["separate"] / best["batched"], 3),
-            "ours_over_peer": round(best["batched"] / best["separate"], 3),
-        },
-        {
-            "case": case + ", stacked batch (networks without forward_guided)",
-            "ours_s": round(best["stacked"], 5),
-            "peer": "two separate forward passes",
-            "peer_s": round(best["separate"], 5),
-            "ratio": round(best["separate"] / best["stacked"], 3),
-            "ours_over_peer": round(best["stacked"] / best["separate"], 3),
-        },
+        _row(case + ", forward_guided", best["batched"], "two separate forward passes",
+             best["separate"]),
+        _row(case + ", stacked batch (networks without forward_guided)", best["stacked"],
+             "two separate forward passes", best["separate"]),
     ]
 
 

@@ -152,12 +152,17 @@ class ConditionalDenoiser(nn.Module):
             h = self.activation(layer(h))
         return self.layers[self.first_class_layer](h)
 
-    def _conditioned(self, z, y):
-        """From the first conditioned pre-activation ``z`` to the output."""
-        embeddings = iter(self.class_embeddings)
-        h = self.activation(z + next(embeddings)(y))
+    def _first_conditioned(self, z, y):
+        """The first conditioned layer's output; ``y=None`` is the null label."""
+        embedding = self.class_embeddings[0]
+        # The null label's bias is one row, broadcast instead of gathered.
+        bias = embedding.weight[self.null_label] if y is None else embedding(y)
+        return self.activation(z + bias)
+
+    def _tail(self, h, y):
+        """The remaining conditioned layers and the output head."""
         for layer, embedding in zip(
-            self.layers[self.first_class_layer + 1 :], embeddings, strict=True
+            self.layers[self.first_class_layer + 1 :], self.class_embeddings[1:], strict=True
         ):
             h = self.activation(layer(h) + embedding(y))
         return self.head(h)
@@ -179,14 +184,16 @@ class ConditionalDenoiser(nn.Module):
         prediction : torch.Tensor of shape (n, n_features)
             The network output.
         """
-        return self._conditioned(self._shared(x, t), y.long())
+        y = y.long()
+        return self._tail(self._first_conditioned(self._shared(x, t), y), y)
 
     def forward_guided(self, x, t, y):
         """Unconditional and conditional predictions in one batched pass.
 
         Everything up to the first conditioned layer's linear map runs once
-        on ``n`` rows; only the rest runs on the ``2 n`` stacked rows (null
-        labels first).
+        on ``n`` rows; the label's bias and activation are applied for each
+        branch and the rest runs on the ``2 n`` stacked rows (null labels
+        first).
 
         Parameters
         ----------
@@ -205,6 +212,6 @@ class ConditionalDenoiser(nn.Module):
         """
         z = self._shared(x, t)
         y = y.long()
+        h = torch.cat([self._first_conditioned(z, None), self._first_conditioned(z, y)])
         labels = torch.cat([torch.full_like(y, self.null_label), y])
-        out = self._conditioned(torch.cat([z, z]), labels)
-        return out.chunk(2)
+        return self._tail(h, labels).chunk(2)

@@ -611,6 +611,27 @@ def test_every_setting_trains(prediction_type, weighting):
     assert np.all(np.isfinite(model.sample(5, y=0, guidance=2.0, steps=5, random_state=0)))
 
 
+def test_pandas_input_and_partial_fit():
+    pd = pytest.importorskip("pandas")
+    X, y = _blobs()
+    frame = pd.DataFrame(X, columns=["income", "age"])
+    labels = pd.Series(np.array(["a", "b", "c"])[y])
+    model = ConditionalDiffusion(**FAST).fit(frame, labels)
+    np.testing.assert_array_equal(model.feature_names_in_, ["income", "age"])
+    np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
+    assert model.sample(4, y="b", guidance=2.0, steps=5, random_state=0).shape == (4, 2)
+    assert np.isfinite(model.score(frame, labels))
+    with pytest.raises(ValueError, match="feature names"):
+        model.score_samples(frame.rename(columns={"age": "height"}), labels)
+    epochs = len(model.history)
+    model.partial_fit(frame.iloc[:30], labels.iloc[:30])
+    assert len(model.history) == epochs + FAST["max_epochs"]
+    with pytest.raises(ValueError, match="not seen in fit"):
+        model.partial_fit(frame.iloc[:3], ["a", "b", "z"])
+    first = ConditionalDiffusion(**FAST).partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    np.testing.assert_array_equal(first.classes_, [0, 1, 2])
+
+
 def test_clone_and_pickle(fitted):
     model = fitted[0]
     clone(model)

@@ -1,4 +1,4 @@
-"""Issue 8: class-weighted metrics, Kalman-filtered SGD, coreset reweighting.
+"""Class-weighted metrics, Kalman-filtered SGD, coreset reweighting.
 
 * ``f1``: :func:`class_weighted_f1_score` against scikit-learn's
   ``f1_score(average="weighted")`` (the same per-class work plus a weighted

@@ -2,7 +2,7 @@
 
 The core of ``UniformTransformerEstimator`` is the two-sample kernel sum
 ``sum_i sum_j K_h(U_i, U_j) y_j`` over treated ``i`` and controls ``j`` with
-the boundary-reflected product Epanechnikov kernel on the unit cube (issue 4).
+the boundary-reflected product Epanechnikov kernel on the unit cube.
 
 * ``d2_vs_numpy``: n0 = n1 = 50,000, d = 2, the ``"auto"`` bandwidth. Peer: the
   chunked NumPy broadcast (``_reference.kernel_sums_ref``: per coordinate the

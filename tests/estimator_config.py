@@ -279,23 +279,6 @@ EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
     ),
 }
 
-# --- issue 7: magnitude (weightstats.magnitude) ---------------------------------
-EXPECTED_FAILED_CHECKS["MagnitudeOutlierDetector"] = {
-    check: (
-        "contamination='auto' is an absolute threshold (weight > 0.95: the other points "
-        "cover less than 5% of a point); the check's three Gaussian blobs contain no such "
-        "isolated point, so predict(X) is all inliers, which the check forbids. With a "
-        "float contamination the check's quantile logic passes (tested in "
-        "tests/test_magnitude.py)."
-    )
-    for check in (
-        "check_outliers_train",
-        "check_outliers_train(readonly_memmap=True)",
-        "check_outliers_fit_predict",
-    )
-}
-# --- end issue 7 ----------------------------------------------------------------
-
 
 def build_estimator(name, cls):
     """An instance of ``cls`` with its fast settings."""
@@ -367,20 +350,13 @@ if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
         return rng.standard_normal((n_samples, n_features)), np.arange(n_samples) % 3, {}
 
     FIT_DATA["ConditionalDiffusion"] = _labelled_rows
+    # Its signature lists the skorch parameters (callbacks too), as the nets' do.
     EXPECTED_FAILED_CHECKS["ConditionalDiffusion"] = {
-        "check_no_attributes_set_in_init": _NN_EXPECTED_FAILURES[
-            "check_no_attributes_set_in_init"
-        ],
-        "check_do_not_raise_errors_in_init_or_set_params": (
-            "skorch's set_params re-initialises callbacks when 'callbacks' is set, so a junk "
-            "value (an int) raises at once inside skorch"
-        ),
+        check: EXPECTED_FAILED_CHECKS["NeuralNetClassifier"][check]
+        for check in (
+            "check_no_attributes_set_in_init",
+            "check_do_not_raise_errors_in_init_or_set_params",
+        )
     }
-    SKOPS_TRUSTED_EXTRA["ConditionalDiffusion"] = [
-        "skorch.dataset.Dataset",
-        "torch.nn.modules.loss.MSELoss",
-        "torch.optim.adam.Adam",
-        "torch.utils.data.dataloader.DataLoader",
-        "weightstats.nn.diffusion._denoiser.ConditionalDenoiser",
-    ]
+    SKOPS_TRUSTED_EXTRA["ConditionalDiffusion"] = list(_TORCH_CLASS_REFS)
 # --- end issue 16 ----------------------------------------------------------------

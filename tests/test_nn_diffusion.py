@@ -529,10 +529,9 @@ def test_fit_bad_input():
 
 def test_non_finite_training_loss_raises():
     X, y = _blobs()
-    with pytest.raises(ValueError, match="not finite"):
-        ConditionalDiffusion(standardize=False, prediction_type="sample", **FAST).fit(
-            X * 1e25, y
-        )
+    model = ConditionalDiffusion(standardize=False, prediction_type="sample", **FAST)
+    with pytest.raises(ValueError, match="non-finite"), pytest.warns(UserWarning, match="scale"):
+        model.fit(X * 1e25, y)
 
 
 def test_training_loss_is_the_weighted_rule():
@@ -596,6 +595,7 @@ def test_score_samples_is_deterministic_and_row_local(fitted):
     np.testing.assert_array_equal(model.score_samples(X[order], y[order]), scores[order])
     np.testing.assert_allclose(model.score_samples(X[:5], y[:5]), scores[:5], rtol=1e-6)
     assert model.score(X, y) == pytest.approx(scores.mean())
+    np.testing.assert_array_equal(model.evaluate_losses(X, y), -scores)
     # Rows far from the data are modelled worse.
     assert model.score(X + 20.0, y) < model.score(X, y)
 

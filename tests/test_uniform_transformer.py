@@ -276,7 +276,7 @@ def test_summary_and_results(rng):
     ut = UT().fit(X, z, y)
     text = str(ut.summary())
     for piece in ("Treatment effect (ATT)", "uniform transformer (rank)", "bandwidth",
-                  "ESS treated / control", "projection", "95%]"):
+                  "ESS treated / control", "projection", "0.975]"):
         assert piece in text
     frame = ut.results_.summary_frame()
     assert frame.loc["ATT", "estimate"] == ut.effect_

@@ -3,10 +3,10 @@ Classifier-free guidance schedules on 2-D Gaussian classes
 ==========================================================
 
 Train a small conditional diffusion model
-(:class:`weightstats.nn.diffusion.ConditionalDiffusion`) on eight Gaussian
+(:class:`weightstats.nn.ConditionalDiffusion`) on eight Gaussian
 classes arranged on a ring, then sample one class with a constant guidance
 weight and with increasing schedules of the same mean
-(:class:`weightstats.nn.diffusion.GuidanceSchedule`). Guidance pulls the
+(:class:`weightstats.nn.GuidanceSchedule`). Guidance pulls the
 samples into the requested class, and also shrinks them towards its centre;
 how a schedule spends the same mean weight changes that trade-off. See the
 :ref:`user guide <nn_diffusion>` for the rules and the multi-seed tables.

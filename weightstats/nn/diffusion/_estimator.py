@@ -17,7 +17,9 @@ from skorch.utils import is_dataset, to_tensor
 from torch.utils.data import DataLoader
 
 from ...utils import check_sample_weight
-from .._net import _DATA_KEY, _WEIGHT_KEY, _NetMixin, batch_features, batch_sample_weight
+from .._core import DATA_KEY, WEIGHT_KEY, batch_features, batch_sample_weight
+from .._core._data import warn_if_unscaled
+from .._core._net import _NetMixin
 from ._denoiser import ConditionalDenoiser
 from ._guidance import cfg_combine
 from ._schedules import diffusion_loss_weights, noise_schedule
@@ -234,6 +236,7 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
             compile=compile,
             use_caching=use_caching,
             torch_load_kwargs=torch_load_kwargs,
+            random_state=random_state,
             **kwargs,
         )
         self.p_uncond = p_uncond
@@ -246,7 +249,6 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
         self.snr_gamma = snr_gamma
         self.loss_weight_clamp = loss_weight_clamp
         self.standardize = standardize
-        self.random_state = random_state
 
     def _get_param_names(self):
         # predict_nonlinearity is fixed (there is nothing to predict).
@@ -325,11 +327,12 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
             self._set_standardization(X, weights)
         labels = self._encode_labels(y, n_samples=X.shape[0])
         X = ((X - self.mean_) / self.scale_).astype(np.float32)
+        warn_if_unscaled(X)
         self._input_width_ = X.shape[1]
         if sample_weight is None:
             return X, labels
         # Mean-one weights: the loss is the weighted mean over the rows.
-        return {_DATA_KEY: X, _WEIGHT_KEY: (weights / weights.mean()).astype(np.float32)}, labels
+        return {DATA_KEY: X, WEIGHT_KEY: (weights / weights.mean()).astype(np.float32)}, labels
 
     def _set_schedule(self):
         if self.beta_schedule in ("linear", "scaled_linear") and self.beta_start > self.beta_end:
@@ -458,19 +461,14 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
             drop = torch.rand(n, device=x0.device) < self.p_uncond
             labels = torch.where(drop, torch.full_like(labels, self.n_classes_), labels)
         output = self.module_(x_t, t, labels)
-        target = self._target(x0, noise, abar)
-        per_row = self.criterion_(output, target).reshape(n, -1).mean(dim=1)
-        losses = weight_all[t] * per_row
+        # The timestep weights join the row weights; get_loss averages
+        # weight * (criterion per row).
+        weights = weight_all[t]
         row_weight = batch_sample_weight(Xi)
         if row_weight is not None:
-            losses = to_tensor(row_weight, device=losses.device).float().reshape(-1) * losses
-        loss = losses.mean()
-        if not bool(torch.isfinite(loss)):
-            raise ValueError(
-                "the training loss is not finite; lower lr, set loss_weight_clamp, or check X "
-                "for extreme values."
-            )
-        return loss, output
+            weights = weights * to_tensor(row_weight, device=weights.device).float().reshape(-1)
+        target = self._target(x0, noise, abar)
+        return self.get_loss(output, target, X={WEIGHT_KEY: weights}, training=training), output
 
     def train_step_single(self, batch, **fit_params):
         """One denoising step on a batch (random timesteps and noise).
@@ -567,6 +565,23 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
                 err = (self._to_epsilon(output, x_t, abar) - noise) ** 2
                 scores.append(-err.mean(dim=1).reshape(n, _N_SCORE_DRAWS).mean(dim=1).cpu())
         return torch.cat(scores).double().numpy()
+
+    def evaluate_losses(self, X, y=None):
+        """Denoising loss of each row: ``-score_samples(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows.
+        y : array-like of shape (n_samples,), label or None, default=None
+            Labels; ``None`` evaluates the unconditional model.
+
+        Returns
+        -------
+        losses : ndarray of shape (n_samples,)
+            The average squared noise-prediction error of each row.
+        """
+        return -self.score_samples(X, y)
 
     def score(self, X, y=None, sample_weight=None):
         """Weighted mean of :meth:`score_samples` (negative denoising loss).

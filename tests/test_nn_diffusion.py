@@ -151,6 +151,8 @@ def test_schedule_bad_input():
         guidance_schedule("power-cosine", 1.0, 10, s=0.0)
     with pytest.raises(ValueError, match="finite"):
         guidance_schedule("clamp-linear", 1.0, 10, c=float("nan"))
+    with pytest.raises(ValueError, match="floor"):
+        guidance_schedule("clamp-linear", 1.0, 10, c=-0.5)
     with pytest.raises(ValueError, match="normalize"):
         guidance_schedule("linear", 1.0, 10, normalize="area")
 

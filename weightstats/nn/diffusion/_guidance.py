@@ -80,6 +80,8 @@ def _check_params(kind, params):
     for name, value in values.items():
         if not isinstance(value, numbers.Real) or not np.isfinite(value):
             raise ValueError(f"{name} must be a finite number; got {value!r}.")
+    if "c" in values and values["c"] < 0:
+        raise ValueError(f"the clamp floor c must be >= 0; got {values['c']}.")
     if "s" in values and values["s"] <= 0:
         raise ValueError(f"the power-cosine exponent s must be positive; got {values['s']}.")
     return values

@@ -134,7 +134,7 @@ class ConditionalDiffusion(DensityMixin, _NetMixin, skorch.NeuralNet):
         Number of classes.
     alphas_cumprod_ : ndarray of shape (num_train_timesteps,)
         The noise schedule ``abar_t`` (float64).
-    mean_, scale_ : ndarray of shape (n_features_in_,)
+    mean_, scale_ : ndarray of shape (`n_features_in_`,)
         Standardisation of the features (0 and 1 with ``standardize=False``).
     history_ : skorch.history.History
         Per-epoch records (``train_loss``, timings).

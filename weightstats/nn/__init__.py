@@ -21,6 +21,12 @@ the kind of method (see the user guide, "Where methods live"):
   :func:`add_adapters`, :func:`merge_adapters`, the :class:`AdapterTuning`
   callback) and the weight compander (:func:`weight_compander`, the
   :class:`WeightCompanding` callback);
+* :mod:`weightstats.nn.diffusion`: classifier-free guidance schedules
+  (:func:`guidance_schedule`, :class:`GuidanceSchedule`,
+  :func:`cfg_combine`), timestep loss weights
+  (:func:`diffusion_loss_weights`, :func:`noise_schedule`) and the
+  conditional DDPM :class:`ConditionalDiffusion` with
+  :class:`ConditionalDenoiser`;
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic).
@@ -45,6 +51,15 @@ from .data import (
     TaskMixtureSampler,
     el2n_scores,
     temperature_task_probs,
+)
+from .diffusion import (
+    ConditionalDenoiser,
+    ConditionalDiffusion,
+    GuidanceSchedule,
+    cfg_combine,
+    diffusion_loss_weights,
+    guidance_schedule,
+    noise_schedule,
 )
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
 from .layers import MLP, ETFHead, MultiHeadMLP, get_head
@@ -76,8 +91,11 @@ __all__ = [
     "BottleneckAdapter",
     "CompacterAdapter",
     "Compander",
+    "ConditionalDenoiser",
+    "ConditionalDiffusion",
     "DynamicDataPruning",
     "ETFHead",
+    "GuidanceSchedule",
     "LoRALinear",
     "MLP",
     "MultiHeadMLP",
@@ -93,10 +111,14 @@ __all__ = [
     "WeightSelectionInit",
     "adapter_summary",
     "add_adapters",
+    "cfg_combine",
+    "diffusion_loss_weights",
     "el2n_scores",
     "get_head",
+    "guidance_schedule",
     "merge_adapters",
     "model_stock",
+    "noise_schedule",
     "phm_rule",
     "remove_weight_compander",
     "temperature_task_probs",

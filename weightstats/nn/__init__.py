@@ -16,6 +16,17 @@ the kind of method (see the user guide, "Where methods live"):
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
   :func:`uniform_element_selection`;
+* :mod:`weightstats.nn.peft`: adapters (:class:`BoneLinear`,
+  :class:`LoRALinear`, :class:`PHMLinear`, :class:`CompacterAdapter`,
+  :func:`add_adapters`, :func:`merge_adapters`, the :class:`AdapterTuning`
+  callback) and the weight compander (:func:`weight_compander`, the
+  :class:`WeightCompanding` callback);
+* :mod:`weightstats.nn.diffusion`: classifier-free guidance schedules
+  (:func:`guidance_schedule`, :class:`GuidanceSchedule`,
+  :func:`cfg_combine`), timestep loss weights
+  (:func:`diffusion_loss_weights`, :func:`noise_schedule`) and the
+  conditional DDPM :class:`ConditionalDiffusion` with
+  :class:`ConditionalDenoiser`;
 * :mod:`weightstats.nn.quantization`: quantisation-aware training with
   :class:`StatsQ` / :class:`LSQ` (:func:`prepare_qat`),
   :class:`TrackOscillation`, :class:`ConfidenceGuidedAnnealing`,
@@ -46,9 +57,36 @@ from .data import (
     el2n_scores,
     temperature_task_probs,
 )
+from .diffusion import (
+    ConditionalDenoiser,
+    ConditionalDiffusion,
+    GuidanceSchedule,
+    cfg_combine,
+    diffusion_loss_weights,
+    guidance_schedule,
+    noise_schedule,
+)
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
 from .layers import MLP, ETFHead, MultiHeadMLP, get_head
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .peft import (
+    AdapterSummary,
+    AdapterTuning,
+    BoneLinear,
+    BottleneckAdapter,
+    CompacterAdapter,
+    Compander,
+    LoRALinear,
+    PHMLinear,
+    WeightCompanding,
+    adapter_summary,
+    add_adapters,
+    merge_adapters,
+    phm_rule,
+    remove_weight_compander,
+    unmerge_adapters,
+    weight_compander,
+)
 from .quantization import (
     LSQ,
     ConfidenceGuidedAnnealing,
@@ -68,15 +106,26 @@ from .quantization import (
 
 __all__ = [
     "ActiveSubsetSampler",
+    "AdapterSummary",
+    "AdapterTuning",
+    "BoneLinear",
+    "BottleneckAdapter",
+    "CompacterAdapter",
+    "Compander",
+    "ConditionalDenoiser",
+    "ConditionalDiffusion",
     "ConfidenceGuidedAnnealing",
     "DynamicDataPruning",
     "ETFHead",
+    "GuidanceSchedule",
     "LSQ",
+    "LoRALinear",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
+    "PHMLinear",
     "PretrainThenMix",
     "QKReparamAttention",
     "QuantLinear",
@@ -86,20 +135,32 @@ __all__ = [
     "TrackOscillation",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
+    "WeightCompanding",
     "WeightSelectionInit",
+    "adapter_summary",
+    "add_adapters",
+    "cfg_combine",
     "confident_weights",
+    "diffusion_loss_weights",
     "el2n_scores",
     "get_head",
+    "guidance_schedule",
     "lsq_fake_quantize",
+    "merge_adapters",
     "model_stock",
+    "noise_schedule",
+    "phm_rule",
     "prepare_qat",
     "quantized_weights",
+    "remove_weight_compander",
     "rtn_quantize",
     "signround_fake_quantize",
     "statsq_quantize",
     "temperature_task_probs",
     "uniform_element_selection",
+    "unmerge_adapters",
     "weight_aligning",
+    "weight_compander",
     "weight_selection",
 ]
 

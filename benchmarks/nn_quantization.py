@@ -4,9 +4,8 @@ Peers:
 
 * round-to-nearest (:func:`rtn_quantize`) on the same layer: the cost of
   calibration;
-* intel/auto-round (where ``auto_round`` is installed; it pulls in
-  transformers, datasets and accelerate, so it is not a test dependency):
-  its ``WrapperLinear`` with its ``SignSGD`` optimiser and the same
+* intel/auto-round (where ``auto_round`` is installed, as with the
+  ``test`` extra): its ``WrapperLinear`` with its ``SignSGD`` optimiser and the same
   ``LinearLR`` schedule, best-loss bookkeeping and full-batch MSE on the same
   layer and calibration rows (:func:`auto_round_layer`); the row also says
   whether the learned rounding is identical to ours, and how far its

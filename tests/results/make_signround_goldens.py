@@ -12,9 +12,9 @@ Writes ``signround_autoround_goldens.npz``: fixed inputs and what auto-round
   ``lr = minmax_lr = 1 / 100``, ``LinearLR`` to 0, full batch, best loss kept:
   ``benchmarks/nn_quantization.py:auto_round_layer``).
 
-auto-round pulls in transformers, datasets and accelerate, so it is no test
-dependency: run this once where it is installed; the tests compare with the
-stored arrays.
+Run once where auto-round is installed (the ``test`` extra has it); the
+tests compare with the stored arrays, also where auto-round is absent, and
+would show a change of rule in a later auto-round release.
 
     python tests/results/make_signround_goldens.py
 """

@@ -404,6 +404,8 @@ def test_prepare_qat_leaves_qkr_attention_alone():
 
     names = [t.name for t in quantized_weights(prepare_qat(Net(), bits=2))]
     assert names == ["attention.qk", "attention.v.weight", "attention.proj.weight", "mid.weight"]
+    alone = prepare_qat(QKReparamAttention(4, bits=2), keep_first_last=False)
+    assert [t.name for t in quantized_weights(alone)] == ["qk", "v.weight", "proj.weight"]
 
 
 def test_prepare_qat_bad_input():

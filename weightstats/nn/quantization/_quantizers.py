@@ -523,8 +523,8 @@ def prepare_qat(model, bits=2, *, method="statsq", layers=None, keep_first_last=
         fake-quantise kernel.
     layers : list of str or None, default=None
         Names of the layers to quantise (``nn.Linear`` or ``nn.Conv*``); by
-        default all of them, except the first and last with
-        ``keep_first_last``.
+        default all of them, except the first and last (in the order of
+        ``model.named_modules()``) with ``keep_first_last``.
     keep_first_last : bool, default=True
         Keep the first and the last layer in full precision (the usual
         low-bit convention, followed by the OFQ experiments). Ignored when
@@ -550,12 +550,16 @@ def prepare_qat(model, bits=2, *, method="statsq", layers=None, keep_first_last=
         raise ValueError(f"method must be 'statsq', 'lsq' or 'lsq-torch'; got {method!r}.")
     _check_bits(bits, 2)
     modules = dict(model.named_modules())
+    # layers inside modules that quantise themselves (QKReparamAttention)
+    self_quantizing = [
+        owner for owner, module in modules.items()
+        if callable(getattr(module, "quantized_products", None))
+    ]
     inside_attention = {
         name
-        for owner, module in modules.items()
-        if callable(getattr(module, "quantized_products", None))
         for name in modules
-        if owner and name.startswith(owner + ".")
+        for owner in self_quantizing
+        if name != owner and (not owner or name.startswith(owner + "."))
     }
     if layers is None:
         skip = _first_last_linear(model) if keep_first_last else set()

@@ -15,7 +15,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 _OPTIONAL_MODULES = {
     "weightstats/nn": ("torch", "skorch"),
     "weightstats/plotting": ("matplotlib",),
-    "docs/user_guide/nn.rst": ("torch", "skorch"),
+    # nn.rst and the nn_<subpackage>.rst pages
+    "docs/user_guide/nn": ("torch", "skorch"),
 }
 
 

@@ -57,9 +57,13 @@ def _own_public_members(cls):
 
 
 def _docstring_targets():
+    seen = set()
     for module_name, name, obj in _public_names():
-        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        # A name re-exported by a parent package (weightstats.nn.MLP is
+        # weightstats.nn.layers.MLP) is checked once.
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)) or id(obj) in seen:
             continue
+        seen.add(id(obj))
         yield pytest.param(f"{module_name}.{name}", obj, id=f"{module_name}.{name}")
         if inspect.isclass(obj):
             for attr in _own_public_members(obj):

@@ -26,7 +26,7 @@ import importlib, json, sys
 import weightstats
 from weightstats.utils.discovery import public_modules
 for name in public_modules():
-    if name != "weightstats.nn":
+    if not name.startswith("weightstats.nn"):
         importlib.import_module(name)
 from weightstats._kernels import KernelVariants
 compiled = []

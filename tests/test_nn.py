@@ -195,12 +195,12 @@ def test_torch_dataset_input_goes_to_skorch():
         net.fit(Dataset(X, y), None, sample_weight=np.ones(len(y)))
 
 
-def test_per_sample_loss_is_the_cross_entropy():
+def test_evaluate_losses_is_the_cross_entropy():
     X, y = _blobs()
     labels = np.array([10, 20, 30])[y]
     net = NeuralNetClassifier(**FAST).fit(X, labels)
     expected = -np.log(net.predict_proba(X)[np.arange(len(y)), y])
-    np.testing.assert_allclose(net.per_sample_loss(X, labels), expected, rtol=1e-4)
+    np.testing.assert_allclose(net.evaluate_losses(X, labels), expected, rtol=1e-4)
 
 
 def test_scalar_criterion_cannot_weight_rows():
@@ -479,13 +479,15 @@ def test_weight_balancing_loss_and_adjustment_rules():
     target = torch.tensor([0, 1, 2, 0])
     expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
     expected = expected + 0.005 * (features**2).sum(dim=1)
-    torch.testing.assert_close(net.loss_per_sample((logits, features), target), expected)
-    # Multiplicative adjustment z * pi^(-0.65), additive z - tau log pi.
+    torch.testing.assert_close(net.get_sample_losses((logits, features), target), expected)
+    # Default additive z - log pi; the paper's multiplicative z * pi^(-0.65).
     z = torch.tensor([[1.0, -2.0, 0.5]])
     prior = torch.tensor([0.6, 0.2, 0.2])
-    torch.testing.assert_close(net.adjust_logits(z), z * prior ** (-0.65))
-    net.set_params(logit_adjustment="additive")
     torch.testing.assert_close(net.adjust_logits(z), z - torch.log(prior))
+    net.set_params(logit_adjustment="multiplicative")
+    torch.testing.assert_close(net.adjust_logits(z), z * prior ** (-0.65))
+    net.set_params(logit_adjustment="additive", tau=0.5)
+    torch.testing.assert_close(net.adjust_logits(z), z - 0.5 * torch.log(prior))
     net.set_params(logit_adjustment=None)
     torch.testing.assert_close(net.adjust_logits(z), z)
     # The momentum / weight decay defaults reach the optimizer.
@@ -518,6 +520,12 @@ def test_two_stage_recipe_retrains_only_the_head_with_max_norm():
     ).fit(X, y)
     assert net.history[:, "stage"] == [1, 1, 1, 2, 2, 2, 2]
     assert isinstance(net.module_.head, torch.nn.Linear)
+    # Stage 1 is plain cross-entropy, as in the reference (no feature term).
+    assert not net.module_.return_features
+    logits, target = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    expected = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    net.stage_ = 1
+    torch.testing.assert_close(net.get_sample_losses((logits, torch.randn(4, 5)), target), expected)
     # Stage 2 leaves the body alone ...
     for weight in snap.body[3:]:
         torch.testing.assert_close(weight, snap.body[2])
@@ -560,10 +568,42 @@ def test_logit_adjustment_helps_the_tail_of_long_tailed_digits():
     adjusted = scores(ce.set_params(logit_adjustment="additive"))
     assert adjusted[0] > plain[0] + 0.04 and adjusted[1] > plain[1] + 0.2
 
-    wb = WeightBalancingClassifier(callbacks=[_lr_decay(epochs)], **common).fit(X, y)
+    wb = WeightBalancingClassifier(
+        logit_adjustment="multiplicative", callbacks=[_lr_decay(epochs)], **common
+    ).fit(X, y)
     multiplicative = scores(wb)
     unadjusted = scores(wb.set_params(logit_adjustment=None))
     assert multiplicative[0] > unadjusted[0] + 0.1 and multiplicative[1] > unadjusted[1]
+
+
+@pytest.mark.slow
+def test_default_weight_balancing_beats_plain_cross_entropy_on_long_tailed_digits():
+    """The default (one-stage, additive adjustment) against plain cross-entropy
+    on the same data and schedule, 3 seeds. Measured over 5 seeds (user guide):
+    balanced accuracy 0.788 (CE) vs 0.852 (default); the paper's multiplicative
+    rule gives 0.739."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from .test_reweighting_training import _long_tailed_digits
+
+    gains = []
+    for seed in range(3):
+        X, y, X_test, y_test = _long_tailed_digits(seed=seed)
+        X, X_test = X.astype(np.float32), X_test.astype(np.float32)
+        common = dict(
+            module__hidden_units=(128,), lr=0.05, max_epochs=60, batch_size=64,
+            random_state=seed, callbacks=[_lr_decay(60)],
+        )
+        ce = WeightBalancingClassifier(
+            feature_reg=0.0, logit_adjustment=None, module__head="linear",
+            optimizer__weight_decay=0.0, **common,
+        ).fit(X, y)
+        default = WeightBalancingClassifier(**common).fit(X, y)
+        gains.append(
+            balanced_accuracy_score(y_test, default.predict(X_test))
+            - balanced_accuracy_score(y_test, ce.predict(X_test))
+        )
+    assert min(gains) > 0 and np.mean(gains) > 0.03
 
 
 # ==========================================================================
@@ -628,7 +668,7 @@ def test_weight_aligning_distillation_loss_rule(digits):
     soft = torch.softmax(teacher(X)[:, :5] / 2.0, dim=1)
     kd = -(soft * torch.log_softmax(logits[:, :5] / 2.0, dim=1)).sum(dim=1)
     ce = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-    torch.testing.assert_close(net.loss_per_sample(logits, target, X=X), 0.5 * ce + 0.5 * kd)
+    torch.testing.assert_close(net.get_sample_losses(logits, target, X=X), 0.5 * ce + 0.5 * kd)
     net._kd_ = None
 
 
@@ -837,3 +877,159 @@ def test_skops_round_trip_of_a_fitted_method_net():
     np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
     buffer = io.BytesIO()
     torch.save(restored.module_.state_dict(), buffer)  # a normal module again
+
+
+# ==========================================================================
+# Robustness: custom loaders, split data, bf16 weights, bad input, divergence
+
+
+def test_custom_collate_fn_receives_rows_as_in_skorch():
+    from torch.utils.data import default_collate
+
+    calls = []
+
+    def counting_collate(rows):
+        calls.append(len(rows))
+        return default_collate(rows)
+
+    X, y = _blobs()
+    net = NeuralNetClassifier(
+        **FAST, batch_size=16, iterator_train__collate_fn=counting_collate
+    ).fit(X, y)
+    assert calls[:4] == [16, 16, 16, 12]
+    reference = NeuralNetClassifier(**FAST, batch_size=16).fit(X, y)
+    np.testing.assert_allclose(net.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+    # The validation loader's collate_fn is honoured too.
+    net = NeuralNetClassifier(**FAST, iterator_valid__collate_fn=counting_collate).fit(X, y)
+    calls.clear()
+    assert net.predict(X).shape == (60,) and calls == [60]
+
+
+def test_pretrain_then_mix_reads_task_ids_of_the_training_split():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    task = np.repeat([0, 1], [150, 50])
+    y = (X[:, 0] > 0).astype(int)
+    sampler = TaskMixtureSampler()
+    schedule = PretrainThenMix(pretrain_fraction=0.5, mixture=[0.5, 0.5])
+    NeuralNetClassifier(
+        MultiHeadMLP, module__hidden_units=8, max_epochs=2, random_state=0,
+        train_split=ValidSplit(4, stratified=False), iterator_train__sampler=sampler,
+        callbacks=[schedule],
+    ).fit({"X": X, "task": task}, y)
+    assert len(sampler.tasks_) == 150  # the 3/4 of the rows in the training split
+    assert max(sampler) < 150
+
+
+def test_pretrain_then_mix_switches_within_the_epochs_of_each_call():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4)).astype(np.float32)
+    task = np.repeat([0, 1], [60, 20])
+    y = (X[:, 0] > 0).astype(int)
+    schedule = PretrainThenMix(pretrain_fraction=0.5, mixture=[0.5, 0.5])
+    net = NeuralNetClassifier(
+        MultiHeadMLP, module__hidden_units=8, max_epochs=2, random_state=0,
+        iterator_train__sampler=TaskMixtureSampler(), callbacks=[schedule],
+    )
+    net.partial_fit({"X": X, "task": task}, y, epochs=6)
+    assert schedule.switch_epoch_ == 3
+    assert net.history[:, "task_probs"] == [[1.0, 0.0]] * 3 + [[0.5, 0.5]] * 3
+    net.partial_fit({"X": X, "task": task}, y)  # max_epochs=2: one epoch of each phase
+    assert net.history[-2:, "task_probs"] == [[1.0, 0.0], [0.5, 0.5]]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_model_stock_merges_half_precision_state_dicts(dtype):
+    torch.manual_seed(0)
+    base = {"w": torch.randn(4, 3), "b": torch.randn(4)}
+    tuned = [{k: v + 0.1 * torch.randn_like(v) for k, v in base.items()} for _ in range(3)]
+    expected = model_stock(base, tuned)
+    low = model_stock(
+        {k: v.to(dtype) for k, v in base.items()},
+        [{k: v.to(dtype) for k, v in m.items()} for m in tuned],
+    )
+    for key, value in low.items():
+        assert value.dtype == dtype
+        torch.testing.assert_close(value.float(), expected[key], atol=0.05, rtol=0.02)
+    # A bfloat16 module merges and loads too.
+    module = MLP(3, 2, hidden_units=4).to(dtype)
+    module.load_state_dict(model_stock(module, [module, copy.deepcopy(module)]))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NeuralNetClassifier(max_epochs=3, random_state=0),
+        lambda: NeuralNetRegressor(max_epochs=3, random_state=0),
+        lambda: WeightBalancingClassifier(max_epochs=3, random_state=0),
+        lambda: WeightAligningClassifier(max_epochs=3, random_state=0),
+    ],
+    ids=["classifier", "regressor", "weight-balancing", "weight-aligning"],
+)
+def test_unscaled_features_are_reported(make, digits):
+    import warnings
+
+    X, _, y, _ = digits
+    X = X.copy()
+    X[:, 5] *= 1e12
+    net = make()
+    target = y.astype(np.float32) if isinstance(net, NeuralNetRegressor) else y
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            net.fit(X, target)
+        except ValueError as exc:  # the regressor's loss overflows
+            assert "non-finite" in str(exc) and "StandardScaler" in str(exc)
+    scale = [str(w.message) for w in caught if "column 5 of X reaches 1e+12" in str(w.message)]
+    assert len(scale) == 1 and "StandardScaler" in scale[0]
+
+
+def test_divergent_training_raises_or_warns_naming_epoch_and_batch():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _blobs()
+    net = NeuralNetRegressor(module__hidden_units=(), lr=1e30, batch_size=20, random_state=0)
+    with pytest.raises(ValueError, match=r"non-finite \(inf\) at epoch 1, batch 2.*Scaler"):
+        net.fit(X, y.astype(np.float32))
+    # A loss that explodes without overflowing: a warning, training goes on.
+    net = NeuralNetClassifier(**dict(FAST, lr=1e4, batch_size=20, max_epochs=1))
+    with pytest.warns(ConvergenceWarning, match=r"jumped from 0.987 .* at epoch 1, batch 2"):
+        net.fit(X, y)
+
+
+def test_single_class_targets_are_refused():
+    X, _ = _blobs()
+    for net in (NeuralNetClassifier(**FAST), WeightBalancingClassifier(**FAST)):
+        with pytest.raises(ValueError, match="at least 2 classes"):
+            net.fit(X, np.zeros(len(X), dtype=int))
+    # Declaring all classes up front (class-incremental learning) is fine.
+    net = WeightAligningClassifier(**FAST, classes=[0, 1]).fit(X, np.zeros(len(X), dtype=int))
+    assert net.predict_proba(X).shape == (len(X), 2)
+
+
+def test_el2n_scores_refuse_nan_and_rows_that_are_not_probabilities():
+    with pytest.raises(ValueError, match="NaN"):
+        el2n_scores([[np.nan, 1.0], [0.5, 0.5]], [0, 1])
+    with pytest.raises(ValueError, match="sum to 1"):
+        el2n_scores([[0.6, 0.6], [0.5, 0.5]], [0, 1])
+    with pytest.raises(ValueError, match="sum to 1"):
+        el2n_scores([[1.5, -0.5]], [0])
+    # float32 softmax rows are accepted.
+    proba = torch.softmax(torch.randn(50, 7), dim=1).numpy()
+    assert el2n_scores(proba, np.zeros(50, dtype=int)).shape == (50,)
+
+
+def test_nan_tensors_are_refused():
+    X, y = _blobs()
+    bad = torch.as_tensor(X).clone()
+    bad[3, 1] = float("nan")
+    net = NeuralNetClassifier(**FAST)
+    with pytest.raises(ValueError, match="NaN"):
+        net.fit(bad, torch.as_tensor(y))
+    with pytest.raises(ValueError, match="NaN"):
+        net.fit({"X": bad}, y)
+    net.fit(torch.as_tensor(X), torch.as_tensor(y))
+    with pytest.raises(ValueError, match="NaN"):
+        net.predict(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        NeuralNetRegressor(**FAST).fit(X, torch.full((len(y),), float("nan")))

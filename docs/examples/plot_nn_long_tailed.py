@@ -9,9 +9,9 @@ sacrifices the rare classes; post-hoc logit adjustment
 (``logit_adjustment="additive"`` of
 :class:`weightstats.nn.WeightBalancingClassifier`) trades a little
 head-class recall for much better tail recall, without retraining. The
-one-stage weight-balancing recipe (ETF classifier, feature regulariser,
-weight decay, multiplicative adjustment) is shown for comparison. See the
-:ref:`user guide <nn>` for the rules and the multi-seed tables.
+default one-stage weight-balancing recipe (ETF classifier, feature
+regulariser, weight decay, additive adjustment) is shown for comparison.
+See the :ref:`user guide <nn>` for the rules and the multi-seed tables.
 """
 
 # %%

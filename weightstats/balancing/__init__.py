@@ -12,7 +12,8 @@ look alike, then estimate a treatment effect with honest uncertainty:
   after a transform that makes the reweighted group uniform on the cube.
 
 The diagnostics (:func:`balance_table`, :func:`effective_sample_size`,
-:func:`love_plot`) and :func:`weighted_effect` / :class:`EffectResults` work
+:func:`love_plot`), the weight tools (:func:`weight_summary`,
+:func:`trim_weights`) and :func:`weighted_effect` / :class:`EffectResults` work
 with weights from any method.
 """
 
@@ -24,6 +25,7 @@ from ._ipm import BalancingIPM, IPMBalancer, available_ipms, register_ipm
 from ._plotting import love_plot
 from ._propensity import PropensityBalancer
 from ._uniform_transformer import UniformTransformerEstimator
+from ._weights import WeightSummary, trim_weights, weight_summary
 
 __all__ = [
     "BalancingIPM",
@@ -33,11 +35,14 @@ __all__ = [
     "OverlapWarning",
     "PropensityBalancer",
     "UniformTransformerEstimator",
+    "WeightSummary",
     "available_ipms",
     "balance_table",
     "bootstrap_replicates",
     "effective_sample_size",
     "love_plot",
     "register_ipm",
+    "trim_weights",
+    "weight_summary",
     "weighted_effect",
 ]

@@ -14,6 +14,7 @@ import textwrap
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -26,6 +27,7 @@ from threadpoolctl import ThreadpoolController
 from .._kernels import n_threads_from_jobs
 from ..utils import check_binary_treatment, check_group_sizes, check_sample_weight, fill_doc
 from ._diagnostics import _kish, balance_table
+from ._weights import _summarise
 from ._effects import (
     EffectResults,
     _check_effect_inputs,
@@ -161,12 +163,17 @@ def standardize_columns(X, sample_weight, *, warn=True, names=None):
     return (X[:, keep] - mean[keep]) / sd[keep], keep
 
 
-class BalanceTableMixin:
-    """``balance_table()`` for estimators that learn one weight per training row.
+class DiagnosticsMixin:
+    """``balance_table()`` and ``weight_summary()`` for estimators with one weight per row.
 
     Needs the fitted ``weights_``, ``treated_``, ``estimand`` and the training
-    data kept as ``_X_fit`` and ``_sample_weight_fit``.
+    data kept as ``_X_fit``, ``_sample_weight_fit`` and ``_row_labels`` (the
+    index of a DataFrame ``X`` as a list, or ``None``).
     """
+
+    def _feature_names(self):
+        return (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
+                else [f"x{j}" for j in range(self.n_features_in_)])
 
     def balance_table(self):
         """Covariate balance of the training data before and after weighting.
@@ -177,15 +184,46 @@ class BalanceTableMixin:
             See :func:`~weightstats.balancing.balance_table`.
         """
         check_is_fitted(self)
-        names = (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
-                 else [f"x{j}" for j in range(self.n_features_in_)])
         return balance_table(
             self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
-            sample_weight=self._sample_weight_fit, feature_names=names,
+            sample_weight=self._sample_weight_fit, feature_names=self._feature_names(),
         )
 
+    def weight_summary(self, top=5):
+        """The distribution of the fitted weights in each arm and the largest weights.
 
-class BaseBalancer(BalanceTableMixin, BaseEstimator):
+        Parameters
+        ----------
+        top : int, default=5
+            Number of largest weights listed per arm.
+
+        Returns
+        -------
+        summary : WeightSummary
+            See :func:`~weightstats.balancing.weight_summary`; rows are
+            labelled by the index of a DataFrame ``X`` passed to ``fit``,
+            else by their position.
+        """
+        check_is_fitted(self)
+        if not isinstance(top, numbers.Integral) or top < 0:
+            raise ValueError(f"top must be a non-negative integer; got {top!r}.")
+        arms = [("treated", self.treated_), ("control", ~self.treated_)]
+        return _summarise(self.weights_, self._sample_weight_fit, arms,
+                          getattr(self, "_row_labels", None), top)
+
+
+def row_labels(X):
+    """The index of a DataFrame as a plain list (``None`` for a default range index)."""
+    if not isinstance(X, (pd.DataFrame, pd.Series)):
+        return None
+    index = X.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return None
+    # Plain values only, so that fitted balancers persist without trusting pandas types.
+    return [v if isinstance(v, (int, float, str)) else str(v) for v in index.tolist()]
+
+
+class BaseBalancer(DiagnosticsMixin, BaseEstimator):
     """Base class of the balancers (not for direct use).
 
     Subclasses implement ``_prepare(X, sample_weight)`` (covariate
@@ -245,6 +283,7 @@ class BaseBalancer(BalanceTableMixin, BaseEstimator):
         self : object
             The fitted balancer.
         """
+        labels = row_labels(X)
         X, treatment = validate_data(
             self, X, treatment, dtype=np.float64, y_numeric=False, ensure_min_samples=1
         )
@@ -275,6 +314,7 @@ class BaseBalancer(BalanceTableMixin, BaseEstimator):
         }
         self._X_fit = X
         self._sample_weight_fit = sample_weight
+        self._row_labels = labels
         return self
 
     def _fit_weights(self, X, treated, sample_weight, rng):

@@ -54,7 +54,7 @@ from ..utils import (
     fill_doc,
     progress,
 )
-from ._base import BalanceTableMixin, OverlapWarning
+from ._base import DiagnosticsMixin, OverlapWarning, row_labels
 from ._diagnostics import _kish
 from ._effects import EffectResults
 from ._uniform_maps import (
@@ -107,7 +107,7 @@ def auto_bandwidth(n, d, kernel="epanechnikov"):
 
 
 @fill_doc
-class UniformTransformerEstimator(BalanceTableMixin, TransformerMixin, BaseEstimator):
+class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstimator):
     """Treatment effects as a kernel U-statistic after a uniformising transform.
 
     The reweighted arm's covariates are mapped by a data-driven transform
@@ -352,6 +352,7 @@ class UniformTransformerEstimator(BalanceTableMixin, TransformerMixin, BaseEstim
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "pass the binary treatment as the second argument of fit."
             )
+        labels = row_labels(X)
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         n = X.shape[0]
         treated, self.classes_ = check_binary_treatment(
@@ -405,7 +406,7 @@ class UniformTransformerEstimator(BalanceTableMixin, TransformerMixin, BaseEstim
             "control": _kish(sw[~treated] * self.weights_[~treated]),
         }
         # Kept for balance_table(), as the balancers keep them.
-        self._X_fit, self._sample_weight_fit = X, sw
+        self._X_fit, self._sample_weight_fit, self._row_labels = X, sw, labels
         if y is not None:
             self._estimate(setup, y, treated, sw, X, X_extra, rng)
         return self

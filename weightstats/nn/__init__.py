@@ -1,21 +1,24 @@
 """Torch methods as skorch-style estimators, callbacks and modules.
 
 Needs the ``torch`` extra; ``import weightstats`` never imports this package.
+Every public name is importable from here; the subpackages group them by
+the kind of method (see the user guide, "Where methods live"):
 
-* Estimators (skorch nets with scikit-learn defaults and sample weights):
-  :class:`NeuralNetClassifier`, :class:`NeuralNetRegressor`,
-  :class:`WeightBalancingClassifier`, :class:`WeightAligningClassifier`.
-* Training extras as skorch callbacks with mutable samplers:
-  :class:`DynamicDataPruning` + :class:`ActiveSubsetSampler` (EL2N data
-  diets), :class:`PretrainThenMix` + :class:`TaskMixtureSampler`,
-  :class:`WeightSelectionInit`.
-* Functions on weights and outputs: :func:`el2n_scores`,
-  :func:`temperature_task_probs`, :func:`weight_aligning`,
-  :func:`model_stock`, :func:`weight_selection`,
-  :func:`uniform_element_selection`, :func:`get_head`.
-* Modules: :class:`MLP`, :class:`MultiHeadMLP`, :class:`ETFHead`.
-* Balancing: :class:`NeuralCriticIPM`, registered on import as
-  ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP critic).
+* the nets (skorch estimators with scikit-learn defaults and sample
+  weights): :class:`NeuralNetClassifier`, :class:`NeuralNetRegressor`;
+* :mod:`weightstats.nn.layers`: modules (:class:`MLP`,
+  :class:`MultiHeadMLP`, :class:`ETFHead`, :func:`get_head`);
+* :mod:`weightstats.nn.data`: which rows and tasks are trained on
+  (:class:`DynamicDataPruning`, :class:`PretrainThenMix`, their samplers,
+  :func:`el2n_scores`, :func:`temperature_task_probs`);
+* :mod:`weightstats.nn.imbalance`: :class:`WeightBalancingClassifier`,
+  :class:`WeightAligningClassifier`, :func:`weight_aligning`;
+* :mod:`weightstats.nn.merging`: :func:`model_stock`,
+  :func:`weight_selection`, :class:`WeightSelectionInit`,
+  :func:`uniform_element_selection`;
+* :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
+  import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
+  critic).
 """
 
 try:
@@ -28,15 +31,19 @@ except ImportError as exc:  # pragma: no cover - exercised where torch is absent
     ) from exc
 
 from ..balancing import register_ipm
-from ._balancing import NeuralCriticIPM
-from ._data_diet import ActiveSubsetSampler, DynamicDataPruning, el2n_scores
-from ._long_tail import WeightBalancingClassifier, get_head
-from ._model_stock import model_stock
-from ._modules import MLP, ETFHead, MultiHeadMLP
-from ._net import NeuralNetClassifier, NeuralNetRegressor
-from ._task_mixture import PretrainThenMix, TaskMixtureSampler, temperature_task_probs
-from ._weight_aligning import WeightAligningClassifier, weight_aligning
-from ._weight_selection import WeightSelectionInit, uniform_element_selection, weight_selection
+from ._core import NeuralNetClassifier, NeuralNetRegressor
+from .balancing import NeuralCriticIPM
+from .data import (
+    ActiveSubsetSampler,
+    DynamicDataPruning,
+    PretrainThenMix,
+    TaskMixtureSampler,
+    el2n_scores,
+    temperature_task_probs,
+)
+from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
+from .layers import MLP, ETFHead, MultiHeadMLP, get_head
+from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
 
 __all__ = [
     "ActiveSubsetSampler",

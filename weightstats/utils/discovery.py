@@ -7,6 +7,7 @@ common tests and the API page without registering it anywhere else.
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 
 from sklearn.base import (
     BaseEstimator,
@@ -29,7 +30,8 @@ _TYPE_MIXINS = {
 def public_modules():
     """Names of the public subpackages that can be imported here.
 
-    ``weightstats.nn`` is included only when torch and skorch are installed.
+    ``weightstats.nn`` and its public subpackages (``weightstats.nn.layers``,
+    ...) are included only when torch and skorch are installed.
 
     Returns
     -------
@@ -46,12 +48,24 @@ def public_modules():
 
     names = []
     for sub in sorted(weightstats._SUBMODULES):
-        if sub == "nn" and not all(
-            importlib.util.find_spec(dep) is not None for dep in ("torch", "skorch")
-        ):
+        if sub == "nn":
+            if not all(importlib.util.find_spec(dep) is not None for dep in ("torch", "skorch")):
+                continue
+            names.append("weightstats.nn")
+            names.extend(_public_subpackages("weightstats.nn"))
             continue
         names.append(f"weightstats.{sub}")
     return names
+
+
+def _public_subpackages(package):
+    """Public subpackages of ``package``, found without importing it."""
+    paths = importlib.util.find_spec(package).submodule_search_locations
+    return [
+        f"{package}.{info.name}"
+        for info in sorted(pkgutil.iter_modules(paths), key=lambda info: info.name)
+        if info.ispkg and not info.name.startswith("_")
+    ]
 
 
 def _public_members(predicate):

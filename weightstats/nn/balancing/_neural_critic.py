@@ -17,9 +17,9 @@ import torch
 from joblib import effective_n_jobs
 from torch import nn
 
-from ..balancing import BalancingIPM
-from ..utils import progress
-from ._net import torch_random_context
+from ...balancing import BalancingIPM
+from ...utils import progress
+from .._core import torch_random_context
 
 __all__ = ["NeuralCriticIPM"]
 

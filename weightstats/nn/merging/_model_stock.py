@@ -8,31 +8,10 @@ dicts and gives back the same type, dtypes and devices.
 from collections import OrderedDict
 from collections.abc import Mapping
 
-import numpy as np
-import torch
-
-from ..reweighting import model_stock as _model_stock_numpy
+from ...reweighting import model_stock as _model_stock_numpy
+from .._core import tensor_like, to_numpy, unwrap_state_dict
 
 __all__ = ["model_stock"]
-
-
-def _to_numpy(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return value
-
-
-def _like(value, template):
-    if isinstance(template, torch.Tensor):
-        return torch.as_tensor(np.asarray(value)).to(dtype=template.dtype, device=template.device)
-    return value
-
-
-def _weights(obj):
-    module = getattr(obj, "module_", obj)  # a fitted skorch net
-    if isinstance(module, torch.nn.Module):
-        return module.state_dict()
-    return obj
 
 
 def model_stock(base, finetuned, *, filter_wise=False, return_ratio=False):
@@ -74,14 +53,14 @@ def model_stock(base, finetuned, *, filter_wise=False, return_ratio=False):
     >>> model_stock(base, tuned)  # parallel offsets: t = 1, the average
     {'w': tensor([1.5000, 0.0000])}
     """
-    base = _weights(base)
+    base = unwrap_state_dict(base)
     if not isinstance(finetuned, (list, tuple)):
         raise TypeError("finetuned must be a list of fine-tuned models, one per model.")
-    finetuned = [_weights(model) for model in finetuned]
+    finetuned = [unwrap_state_dict(model) for model in finetuned]
     if isinstance(base, Mapping):
-        arrays = {key: _to_numpy(value) for key, value in base.items()}
+        arrays = {key: to_numpy(value) for key, value in base.items()}
         tuned = [
-            {key: _to_numpy(value) for key, value in model.items()}
+            {key: to_numpy(value) for key, value in model.items()}
             if isinstance(model, Mapping)
             else model
             for model in finetuned
@@ -91,13 +70,13 @@ def model_stock(base, finetuned, *, filter_wise=False, return_ratio=False):
         )
         out = OrderedDict() if isinstance(base, OrderedDict) else {}
         for key, template in base.items():
-            out[key] = _like(merged[key], template)
+            out[key] = tensor_like(merged[key], template)
     else:
         merged, ratio = _model_stock_numpy(
-            _to_numpy(base),
-            [_to_numpy(model) for model in finetuned],
+            to_numpy(base),
+            [to_numpy(model) for model in finetuned],
             filter_wise=filter_wise,
             return_ratio=True,
         )
-        out = _like(merged, base)
+        out = tensor_like(merged, base)
     return (out, ratio) if return_ratio else out

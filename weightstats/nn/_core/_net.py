@@ -8,244 +8,120 @@ skorch classes of the same name and add, on top of everything skorch does:
   torch Datasets, tensors and dicts still go straight to skorch;
 * ``fit(X, y, sample_weight=...)``: every loss is computed per sample and
   reduced as a weighted mean. This is the single extension point of the
-  weighting methods: they override :meth:`loss_per_sample` (extra terms per
-  row) or supply weights (class-balanced, DS, per-timestep, ...);
+  weighting methods: they override :meth:`get_sample_losses` (extra terms
+  per row) or supply weights (class-balanced, DS, per-timestep, ...);
 * ``random_state``: training runs inside ``torch.random.fork_rng`` seeded
   from it, so module initialisation, dropout and batch shuffling repeat
   exactly, and the global torch RNG is left untouched;
 * a default :class:`~weightstats.nn.MLP` module whose input and output sizes
   come from the data, logits with ``CrossEntropyLoss``, shuffled training
   batches, no internal validation split, silent training;
-* persistence that skops can audit: parameters and optimizer state are
-  stored as NumPy arrays instead of a pickled blob.
+* persistence that skops can audit (:mod:`._persistence`).
 """
 
-import contextlib
 import inspect
-import numbers
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 import skorch
 import torch
-from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils._available_if import available_if
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EpochScoring
 from skorch.dataset import Dataset
-from skorch.history import History
-from skorch.utils import get_map_location, is_dataset, to_numpy, to_tensor
-from torch.utils.data import DataLoader, Sampler, default_collate
+from skorch.utils import is_dataset, to_numpy, to_tensor
+from torch.utils.data import DataLoader
 
-from ..utils import check_sample_weight
-from ._modules import MLP
+from ...utils import check_sample_weight
+from ..layers import MLP
+from ._data import (
+    DATA_KEY,
+    SCALE_ADVICE,
+    WEIGHT_KEY,
+    BatchedDataset,
+    batch_features,
+    batch_sample_weight,
+    check_dict_input,
+    check_finite_tensor,
+    collate,
+    first_output,
+    is_passthrough,
+    n_rows,
+    plain_arrays,
+    warn_if_unscaled,
+    writable,
+)
+from ._docs import fill_net_doc
+from ._persistence import PersistenceMixin
+from ._schedule import TrainingRun
+from ._seeding import torch_random_context
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
-# Keys of the dict that carries per-row weights next to the features.
-_DATA_KEY = "X"
-_WEIGHT_KEY = "sample_weight"
-
-NET_PARAMS_DOC = """module : torch.nn.Module class or instance, default=MLP
-    The network. Classes are instantiated with the ``module__*`` parameters;
-    when its constructor takes ``n_features`` / ``n_outputs`` they are filled
-    in from the training data unless given.
-criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-    The loss (``torch.nn.MSELoss`` for the regressor). It is evaluated per
-    sample (``reduction="none"`` is set on the instance; multi-output losses
-    are averaged over outputs) and reduced by the weighted mean.
-optimizer : torch optimizer class, default=torch.optim.SGD
-    Set its options with ``optimizer__*`` (e.g. ``optimizer__momentum=0.9``,
-    ``optimizer__weight_decay=5e-4``).
-lr : float, default=0.01
-    Learning rate.
-max_epochs : int, default=10
-    Number of epochs per ``fit`` (and per ``partial_fit`` call).
-batch_size : int, default=128
-    Mini-batch size; -1 uses the whole data set.
-iterator_train, iterator_valid : DataLoader class, default=DataLoader
-    Loaders; options via ``iterator_train__*``. Training batches are
-    shuffled unless ``iterator_train__shuffle=False`` or a sampler is given
-    (``iterator_train__sampler``).
-dataset : skorch Dataset class, default=skorch.dataset.Dataset
-    Wraps ``X`` and ``y``.
-train_split : callable or None, default=None
-    Internal validation split; ``None`` trains on all rows (pass
-    ``skorch.dataset.ValidSplit(5)`` for skorch's default).
-callbacks : list of skorch callbacks or None, default=None
-    Training extras, e.g. :class:`DynamicDataPruning`,
-    ``skorch.callbacks.LRScheduler``.
-predict_nonlinearity : callable, None or "auto", default="auto"
-    Applied to the module output in ``predict_proba``; "auto" is softmax
-    for ``CrossEntropyLoss``.
-warm_start : bool, default=False
-    Whether ``fit`` continues from the current parameters.
-verbose : int, default=0
-    1 prints skorch's table of epochs.
-device : str or None, default="cpu"
-    Torch device, e.g. ``"cuda"``.
-compile : bool, default=False
-    Whether to ``torch.compile`` the module.
-use_caching : bool or "auto", default="auto"
-    Whether scoring callbacks reuse the forward pass.
-torch_load_kwargs : dict or None, default=None
-    Passed to ``torch.load`` by skorch's own ``load_params``."""
-
-RANDOM_STATE_DOC = """random_state : int, RandomState instance or None, default=None
-    Seeds torch (module initialisation, dropout, batch order) inside a
-    forked RNG for each ``fit``; ``None`` uses the global torch RNG as skorch
-    does. Pass an int for reproducible training on CPU (GPU kernels may
-    still be non-deterministic)."""
-
-NET_ATTRIBUTES_DOC = """module_ : torch.nn.Module
-    The trained network.
-criterion_ : torch.nn.Module
-    The loss (with ``reduction="none"``).
-optimizer_ : torch.optim.Optimizer
-    The optimizer.
-history_ : skorch.history.History
-    Per-epoch (and per-batch) records: losses, timings, and whatever the
-    callbacks record.
-n_features_in_ : int
-    Number of features seen during ``fit`` (array input only).
-feature_names_in_ : ndarray of shape (`n_features_in_`,)
-    Names of features seen during ``fit``, when ``X`` has string column
-    names."""
+# A training batch loss this many times the first one (or 1) means divergence.
+_DIVERGENCE_FACTOR = 1e6
 
 
-def fill_net_doc(obj):
-    """Insert the shared skorch parameter text into ``obj.__doc__``."""
-    fragments = {
-        "net_params": NET_PARAMS_DOC,
-        "random_state": RANDOM_STATE_DOC,
-        "net_attributes": NET_ATTRIBUTES_DOC,
-    }
-    lines = []
-    for line in obj.__doc__.splitlines():
-        key = line.strip()[1:-1]
-        if line.strip().startswith("{") and key in fragments:
-            indent = line[: len(line) - len(line.lstrip())]
-            lines.extend(indent + part if part else part for part in fragments[key].splitlines())
-        else:
-            lines.append(line)
-    obj.__doc__ = "\n".join(lines)
-    return obj
-
-
-def _is_passthrough(X):
-    """Inputs that go to skorch unvalidated: datasets, tensors, dicts."""
-    if sp.issparse(X):  # a DOK matrix is a dict
-        return False
-    return is_dataset(X) or isinstance(X, (torch.Tensor, Mapping))
-
-
-def _first(y_pred):
-    return y_pred[0] if isinstance(y_pred, (tuple, list)) else y_pred
-
-
-def _writable(array):
-    # torch.as_tensor warns on read-only arrays (e.g. memmaps).
-    return array if array.flags.writeable else array.copy()
-
-
-def batch_sample_weight(X):
-    """The per-row weights travelling with a batch, or None."""
-    if isinstance(X, Mapping):
-        return X.get(_WEIGHT_KEY)
-    return None
-
-
-def batch_features(X):
-    """The module input of a batch without the weights."""
-    if isinstance(X, Mapping) and _WEIGHT_KEY in X:
-        X = {key: value for key, value in X.items() if key != _WEIGHT_KEY}
-        if set(X) == {_DATA_KEY}:
-            return X[_DATA_KEY]
-    return X
-
-
-def _derive_seed(random_state, offset):
-    """An int seed from ``random_state`` and a counter (the epochs done)."""
-    if isinstance(random_state, numbers.Integral):
-        base = int(random_state)
-    else:
-        base = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    return int(np.random.SeedSequence([base, int(offset)]).generate_state(1)[0])
-
-
-@contextlib.contextmanager
-def torch_random_context(random_state, device, offset=0):
-    """Seed torch inside a forked RNG; no-op when ``random_state`` is None.
-
-    Parameters
-    ----------
-    random_state : int, RandomState instance or None
-        The seed source.
-    device : str, torch.device or None
-        The device whose CUDA generator is forked as well.
-    offset : int, default=0
-        Mixed into the seed so that successive ``partial_fit`` calls draw
-        different batches.
-
-    Yields
-    ------
-    seed : int or None
-        The seed used.
-    """
-    if random_state is None:
-        yield None
-        return
-    seed = _derive_seed(random_state, offset)
-    devices = []
-    if device is not None and torch.device(device).type == "cuda" and torch.cuda.is_available():
-        index = torch.device(device).index
-        devices = [torch.cuda.current_device() if index is None else index]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield seed
-
-
-def _to_numpy_tree(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().numpy().copy()
-    if isinstance(obj, Mapping):
-        return {key: _to_numpy_tree(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_numpy_tree(value) for value in obj)
-    return obj
-
-
-def _to_tensor_tree(obj, device):
-    if isinstance(obj, np.ndarray):
-        return torch.as_tensor(obj, device=device)
-    if isinstance(obj, Mapping):
-        return {key: _to_tensor_tree(value, device) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_tensor_tree(value, device) for value in obj)
-    return obj
-
-
-def _plain(obj):
-    """History entries as plain Python/NumPy values (for skops)."""
-    if isinstance(obj, Mapping):
-        return {str(key): _plain(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(value) for value in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().numpy()
-    return obj
-
-
-class _NetMixin:
+class _NetMixin(PersistenceMixin):
     """What both nets share; placed before the skorch class in the MRO."""
 
     # skorch's own ``_validate_params`` (called by ``initialize``) shadows
     # scikit-learn's, so the parameters weightstats adds are checked here.
     _extra_constraints = {"random_state": ["random_state"]}
+
+    def __init__(
+        self,
+        module=MLP,
+        *,
+        criterion,
+        optimizer=torch.optim.SGD,
+        lr=0.01,
+        max_epochs=10,
+        batch_size=128,
+        iterator_train=DataLoader,
+        iterator_valid=DataLoader,
+        dataset=Dataset,
+        train_split=None,
+        callbacks=None,
+        predict_nonlinearity="auto",
+        warm_start=False,
+        verbose=0,
+        device="cpu",
+        compile=False,
+        use_caching="auto",
+        torch_load_kwargs=None,
+        random_state=None,
+        **kwargs,
+    ):
+        # The parameters of both nets, with the defaults weightstats chooses;
+        # the nets declare what differs (see ``shared_net_signature``).
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            dataset=dataset,
+            train_split=train_split,
+            callbacks=callbacks,
+            predict_nonlinearity=predict_nonlinearity,
+            warm_start=warm_start,
+            verbose=verbose,
+            device=device,
+            compile=compile,
+            use_caching=use_caching,
+            torch_load_kwargs=torch_load_kwargs,
+            **kwargs,
+        )
+        self.random_state = random_state
 
     def _check_extra_params(self):
         params = {name: getattr(self, name) for name in self._extra_constraints}
@@ -262,12 +138,13 @@ class _NetMixin:
         weights) and the encoded target.
         """
         self._check_extra_params()
-        if _is_passthrough(X):
+        if is_passthrough(X):
             X, y = self._passthrough_fit_data(X, y, reset=reset, classes=classes)
-            n_samples = None if is_dataset(X) else _n_rows(X)
+            n_samples = None if is_dataset(X) else n_rows(X)
         else:
             X, y = self._validate_X_y(X, y, reset=reset, classes=classes)
-            X = _writable(X)
+            warn_if_unscaled(X)
+            X = writable(X)
             n_samples = X.shape[0]
             if reset:
                 self._input_width_ = X.shape[1]
@@ -283,33 +160,35 @@ class _NetMixin:
         # over the training set, whatever the scale of the weights.
         weights = (weights / weights.mean()).astype(np.float32)
         if isinstance(X, Mapping):
-            if _WEIGHT_KEY in X:
+            if WEIGHT_KEY in X:
                 raise ValueError(
-                    f"X already has a {_WEIGHT_KEY!r} entry; pass the weights either in X or "
+                    f"X already has a {WEIGHT_KEY!r} entry; pass the weights either in X or "
                     "as sample_weight, not both."
                 )
-            return {**X, _WEIGHT_KEY: weights}, y
-        return {_DATA_KEY: X, _WEIGHT_KEY: weights}, y
+            return {**X, WEIGHT_KEY: weights}, y
+        return {DATA_KEY: X, WEIGHT_KEY: weights}, y
 
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):
         if isinstance(X, Mapping):
-            X = _check_dict_input(X)
+            X = check_dict_input(X)
+        check_finite_tensor(X, "X")
+        check_finite_tensor(y, "y")
         if reset:
             # Sizes for the module come from this input, not an earlier fit.
             for name in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(name, None)
-            data = X.get(_DATA_KEY) if isinstance(X, Mapping) else X
+            data = X.get(DATA_KEY) if isinstance(X, Mapping) else X
             shape = getattr(data, "shape", ())
             self._input_width_ = int(shape[1]) if len(shape) == 2 else None
         return X, y
 
     def _validate_X(self, X):
         if isinstance(X, Mapping) and not sp.issparse(X):
-            return _check_dict_input(X)
-        if _is_passthrough(X):
-            return X
+            return check_dict_input(X)
+        if is_passthrough(X):
+            return check_finite_tensor(X, "X")
         X = validate_data(self, X, reset=False, dtype=np.float32)
-        return _writable(X)
+        return writable(X)
 
     # --------------------------------------------------------------- fitting
     def _random_context(self, reset):
@@ -333,7 +212,8 @@ class _NetMixin:
             Non-negative weights of the rows in the loss (rescaled to mean
             one, so only their ratios matter).
         **fit_params : dict
-            Passed to skorch (``forward`` keyword arguments, split options).
+            Passed to skorch: ``epochs=`` (instead of ``max_epochs``),
+            ``forward`` keyword arguments, split options.
 
         Returns
         -------
@@ -341,15 +221,10 @@ class _NetMixin:
             The trained net.
         """
         reset = not (self.warm_start and self.initialized_)
-        X, y = self._prepare_fit(X, y, sample_weight, reset=reset)
-        with self._random_context(reset):
-            if reset:
-                self.initialize()
-            self._train(X, y, **fit_params)
-        return self
+        return self._fit(X, y, sample_weight, reset=reset, fit_params=fit_params)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
-        """Train for ``max_epochs`` more epochs without re-initialising.
+        """Train for ``max_epochs`` (or ``epochs=``) more epochs without re-initialising.
 
         Parameters
         ----------
@@ -371,16 +246,73 @@ class _NetMixin:
             The trained net.
         """
         reset = not self.initialized_
+        return self._fit(
+            X, y, sample_weight, reset=reset, classes=classes, fit_params=fit_params
+        )
+
+    def _fit(self, X, y, sample_weight, *, reset, fit_params, classes=None):
         X, y = self._prepare_fit(X, y, sample_weight, reset=reset, classes=classes)
         with self._random_context(reset):
             if reset:
                 self.initialize()
-            self._train(X, y, **fit_params)
+            epochs = fit_params.get("epochs")
+            # Callbacks count their epochs from here (EpochsSinceFit).
+            self._training_run_ = TrainingRun(
+                len(self.history_), self.max_epochs if epochs is None else epochs
+            )
+            try:
+                self._train(X, y, **fit_params)
+            finally:
+                del self._training_run_
         return self
 
     def _train(self, X, y, **fit_params):
         """One training run on prepared data (skorch's partial_fit body)."""
         skorch.NeuralNet.partial_fit(self, X, y, **fit_params)
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        """Stop on a non-finite training loss; warn when the loss explodes.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            This net.
+        batch : tuple, default=None
+            The batch.
+        training : bool, default=False
+            Whether it was a training batch.
+        **kwargs : dict
+            The step's outputs (``loss``, ``y_pred``).
+        """
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training:
+            self._check_training_loss()
+
+    def _check_training_loss(self):
+        batches = self.history[-1, "batches"]
+        loss = batches[-1].get("train_loss")
+        if loss is None:
+            return
+        where = f"epoch {len(self.history)}, batch {len(batches)}"
+        if not np.isfinite(loss):
+            raise ValueError(
+                f"the training loss is non-finite ({loss}) at {where}: training diverged. "
+                f"{SCALE_ADVICE}"
+            )
+        run = getattr(self, "_training_run_", None)
+        if run is None or run.diverged:
+            return
+        if run.first_loss is None:
+            run.first_loss = loss
+        elif abs(loss) > _DIVERGENCE_FACTOR * max(abs(run.first_loss), 1.0):
+            run.diverged = True
+            warnings.warn(
+                f"the training loss jumped from {run.first_loss:.3g} (first batch) to "
+                f"{loss:.3g} at {where}: training diverged and the net is unlikely to be "
+                f"usable. {SCALE_ADVICE}",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
 
     # ----------------------------------------------------------------- torch
     def initialize_module(self):
@@ -478,7 +410,7 @@ class _NetMixin:
         """
         return super().infer(batch_features(x), **fit_params)
 
-    def loss_per_sample(self, y_pred, y_true, X=None, training=False):
+    def get_sample_losses(self, y_pred, y_true, X=None, training=False):
         """The loss of each row of a batch.
 
         Override this to add per-row terms (regularisers, distillation);
@@ -501,7 +433,7 @@ class _NetMixin:
             Per-row losses (a scalar when the criterion cannot return
             per-row values).
         """
-        y_pred = _first(y_pred)
+        y_pred = first_output(y_pred)
         y_true = to_tensor(y_true, device=self.device)
         if isinstance(self.criterion_, torch.nn.NLLLoss):
             # skorch's convention: modules feeding NLLLoss output probabilities.
@@ -512,7 +444,7 @@ class _NetMixin:
         return losses.reshape(losses.shape[0], -1).mean(dim=1)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Weighted mean of :meth:`loss_per_sample`.
+        """Weighted mean of :meth:`get_sample_losses`.
 
         Parameters
         ----------
@@ -530,7 +462,7 @@ class _NetMixin:
         loss : tensor
             The scalar loss.
         """
-        losses = self.loss_per_sample(y_pred, y_true, X=X, training=training)
+        losses = self.get_sample_losses(y_pred, y_true, X=X, training=training)
         weight = batch_sample_weight(X)
         if losses.ndim == 0:
             if weight is not None:
@@ -562,11 +494,21 @@ class _NetMixin:
         if (
             self.dataset is Dataset
             and not self.get_params_for("dataset")
-            and _plain_arrays(X)
-            and (y is None or _plain_arrays(y))
+            and self._loaders_take_whole_batches()
+            and plain_arrays(X)
+            and (y is None or plain_arrays(y))
         ):
-            return _BatchedDataset(X, y)
+            return BatchedDataset(X, y)
         return super().get_dataset(X, y)
+
+    def _loaders_take_whole_batches(self):
+        # Whole-batch fetching hands the loader an assembled batch, which
+        # only our own collate function expects; custom loaders and custom
+        # collate functions get skorch's per-row items.
+        return all(
+            getattr(self, prefix) is DataLoader and "collate_fn" not in self.get_params_for(prefix)
+            for prefix in ("iterator_train", "iterator_valid")
+        )
 
     def get_iterator(self, dataset, training=False):
         """A DataLoader over ``dataset``; training batches are shuffled.
@@ -592,13 +534,13 @@ class _NetMixin:
             kwargs = self.get_params_for("iterator_valid")
             iterator = self.iterator_valid
         if iterator is DataLoader:
-            kwargs.setdefault("collate_fn", _collate)
+            kwargs.setdefault("collate_fn", collate)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
         return iterator(dataset, **kwargs)
 
-    def per_sample_loss(self, X, y):
+    def evaluate_losses(self, X, y):
         """Losses of individual rows under the fitted net (evaluation mode).
 
         Parameters
@@ -622,7 +564,7 @@ class _NetMixin:
             for batch in self.get_iterator(dataset, training=False):
                 Xi, yi = skorch.dataset.unpack_data(batch)
                 y_pred = self.evaluation_step(batch, training=False)
-                losses.append(to_numpy(self.loss_per_sample(y_pred, yi, X=Xi, training=False)))
+                losses.append(to_numpy(self.get_sample_losses(y_pred, yi, X=Xi, training=False)))
         return np.concatenate(losses).astype(np.float64)
 
     # ------------------------------------------------------------- sklearn
@@ -641,168 +583,26 @@ class _NetMixin:
         tags.non_deterministic = False
         return tags
 
-    # --------------------------------------------------------- persistence
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        torch_states = {}
-        for name in (*self._modules, *self._criteria, *self._optimizers):
-            obj = state.pop(name + "_", None)
-            if obj is not None:
-                torch_states[name] = _to_numpy_tree(obj.state_dict())
-        # Callbacks are rebuilt on load; their run-time bookkeeping is
-        # transient (the history keeps what they recorded).
-        state.pop("callbacks_", None)
-        # Virtual parameters hold setter functions; they are re-registered.
-        state["virtual_params_"] = {}
-        if isinstance(state.get("history_"), History):
-            state["history_"] = _plain(list(state["history_"]))
-        state["torch_states_"] = torch_states
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        torch_states = state.pop("torch_states_", {})
-        if state.get("history_") is not None:
-            state["history_"] = History(state["history_"])
-        if "device" in state:
-            state["device"] = self._check_device(state["device"], get_map_location(state["device"]))
-        self.__dict__.update(state)
-        if not torch_states:
-            return
-        # Rebuild the torch objects, then load their states; the fork keeps
-        # the global RNG as it was.
-        verbose, self.verbose = self.verbose, 0
-        try:
-            with torch.random.fork_rng(devices=[]):
-                self._initialize_callbacks()
-                self._initialize_module()
-                self._initialize_criterion()
-                self._initialize_optimizer()
-        finally:
-            self.verbose = verbose
-        for name, value in torch_states.items():
-            obj = getattr(self, name + "_", None)
-            if obj is not None:
-                device = self.device if name in self._modules else "cpu"
-                obj.load_state_dict(_to_tensor_tree(value, device))
 
 
-def _check_dict_input(X):
-    """Dict input: float arrays to finite float32, equal lengths."""
-    checked = {}
-    for key, value in X.items():
-        if not isinstance(value, torch.Tensor):
-            value = np.asarray(value)
-            if value.dtype.kind == "f":
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f"X[{key!r}] contains NaN or infinity.")
-                value = _writable(value.astype(np.float32, copy=False))
-            elif value.dtype.kind == "O":
-                raise ValueError(f"X[{key!r}] has dtype object; pass numeric arrays.")
-            else:
-                value = _writable(value)
-        checked[key] = value
-    lengths = {key: _n_rows(value) for key, value in checked.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"the entries of X have inconsistent lengths: {lengths}.")
-    return checked
+def shared_net_signature(init):
+    """Give a net's ``__init__`` the full signature of :class:`_NetMixin`.
 
-
-def _plain_arrays(data):
-    """Whether ``data`` is an array/tensor or a dict of them (batchable)."""
-    if isinstance(data, Mapping):
-        return all(_plain_arrays(value) for value in data.values())
-    return isinstance(data, (np.ndarray, torch.Tensor))
-
-
-def _take(data, index):
-    """Rows ``index`` of an array, tensor or dict of them, as tensors."""
-    if isinstance(data, Mapping):
-        return {key: _take(value, index) for key, value in data.items()}
-    if isinstance(data, torch.Tensor):
-        return data[torch.as_tensor(index, device=data.device)]
-    return torch.as_tensor(data[index])
-
-
-class _Batch(tuple):
-    """A batch already assembled by :class:`_BatchedDataset`."""
-
-
-class _BatchedDataset(Dataset):
-    """skorch's Dataset, fetching a whole batch by one fancy index.
-
-    The DataLoader then skips per-row ``__getitem__`` calls and collation;
-    the batches are the same as skorch's (same rows, order and dtypes).
+    The nets declare only the parameters that differ from the shared ones
+    (the criterion default, ``classes``) and pass the rest on as
+    ``**kwargs``; ``inspect.signature`` (used by scikit-learn's checks,
+    ``help()`` and the docs) still shows every parameter with its default,
+    the net's own ones first among the shared ones, extras before
+    ``random_state``.
     """
-
-    def __getitems__(self, indices):
-        index = np.asarray(indices, dtype=np.int64)
-        yb = torch.zeros(index.shape[0]) if self.y is None else _take(self.y, index)
-        return _Batch((_take(self.X, index), yb))
-
-
-def _collate(batch):
-    if isinstance(batch, _Batch):
-        return tuple(batch)
-    return default_collate(batch)
-
-
-class SeededSampler(Sampler):
-    """Base of the mutable samplers: a NumPy generator the callback seeds.
-
-    The callbacks that drive a sampler draw its seed from the torch RNG when
-    training starts, so the net's ``random_state`` fixes every draw.
-    """
-
-    def __init__(self):
-        self._rng = np.random.default_rng()
-
-    def seed(self, seed):
-        """Re-seed the sampler's generator.
-
-        Parameters
-        ----------
-        seed : int or None
-            Seed of the NumPy generator.
-        """
-        self._rng = np.random.default_rng(seed)
-
-
-def attach_sampler(net, sampler_cls, callback):
-    """The net's training sampler, checked and seeded from the torch RNG.
-
-    Parameters
-    ----------
-    net : NeuralNet
-        The net being trained.
-    sampler_cls : type
-        The sampler class the callback drives.
-    callback : object
-        The callback (named in the error message).
-
-    Returns
-    -------
-    sampler : SeededSampler
-        The sampler the DataLoader iterates.
-    seed : int
-        The seed given to it.
-    """
-    sampler = net.get_params_for("iterator_train").get("sampler")
-    if not isinstance(sampler, sampler_cls):
-        raise ValueError(
-            f"{type(callback).__name__} works through the training loader's sampler: pass "
-            f"iterator_train__sampler={sampler_cls.__name__}() to the net."
-        )
-    seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
-    sampler.seed(seed)
-    return sampler, seed
-
-
-def _n_rows(value):
-    if hasattr(value, "shape") and len(value.shape) > 0:
-        return int(value.shape[0])
-    return len(value)
-
+    own = inspect.signature(init).parameters
+    shared = inspect.signature(_NetMixin.__init__).parameters
+    params = [own.get(name, param) for name, param in shared.items()]
+    extras = [p for name, p in own.items() if name not in shared and p.kind != p.VAR_KEYWORD]
+    at = next(i for i, p in enumerate(params) if p.name == "random_state")
+    params[at:at] = extras
+    init.__signature__ = inspect.Signature(params)
+    return init
 
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on the encoded labels skorch's datasets hold."""
@@ -866,54 +666,9 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
     (2, 3)
     """
 
-    def __init__(
-        self,
-        module=MLP,
-        *,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=10,
-        batch_size=128,
-        iterator_train=DataLoader,
-        iterator_valid=DataLoader,
-        dataset=Dataset,
-        train_split=None,
-        callbacks=None,
-        predict_nonlinearity="auto",
-        warm_start=False,
-        verbose=0,
-        device="cpu",
-        compile=False,
-        use_caching="auto",
-        torch_load_kwargs=None,
-        classes=None,
-        random_state=None,
-        **kwargs,
-    ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            iterator_train=iterator_train,
-            iterator_valid=iterator_valid,
-            dataset=dataset,
-            train_split=train_split,
-            callbacks=callbacks,
-            predict_nonlinearity=predict_nonlinearity,
-            warm_start=warm_start,
-            verbose=verbose,
-            device=device,
-            compile=compile,
-            use_caching=use_caching,
-            torch_load_kwargs=torch_load_kwargs,
-            classes=classes,
-            **kwargs,
-        )
-        self.random_state = random_state
+    @shared_net_signature
+    def __init__(self, module=MLP, *, criterion=torch.nn.CrossEntropyLoss, classes=None, **kwargs):
+        super().__init__(module, criterion=criterion, classes=classes, **kwargs)
 
     @property
     def _default_callbacks(self):
@@ -955,6 +710,12 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
                 labels = np.unique(np.asarray(classes))
             else:
                 labels = np.unique(y)
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes, but y has only "
+                    f"the class {labels.tolist()}; declare all classes with classes= if later "
+                    "calls to partial_fit bring the others."
+                )
             self.classes_inferred_ = np.unique(labels)
         return self._encode_target(y)
 
@@ -976,13 +737,15 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
 
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):
         X, y = super()._passthrough_fit_data(X, y, reset=reset, classes=classes)
+        if y is not None:
+            y = to_numpy(y) if isinstance(y, torch.Tensor) else y
+            check_classification_targets(y)
         if reset:
             self.__dict__.pop("classes_inferred_", None)
             if y is not None:
-                self._set_classes_and_encode(to_numpy(y) if isinstance(y, torch.Tensor) else y,
-                                             reset=True, classes=classes)
+                self._set_classes_and_encode(y, reset=True, classes=classes)
         if y is not None:
-            y = self._encode_target(to_numpy(y) if isinstance(y, torch.Tensor) else y)
+            y = self._encode_target(y)
         return X, y
 
     def _inferred_module_params(self):
@@ -1024,7 +787,7 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
         check_is_fitted(self)
         X = self._validate_X(X)
         scores = np.concatenate(
-            [to_numpy(self.adjust_logits(_first(yp))) for yp in self.forward_iter(X)], axis=0
+            [to_numpy(self.adjust_logits(first_output(yp))) for yp in self.forward_iter(X)], axis=0
         )
         if scores.shape[1] == 2:
             # scikit-learn's binary convention: one score, positive for classes_[1].
@@ -1063,7 +826,7 @@ class NeuralNetClassifier(_NetMixin, skorch.NeuralNetClassifier):
         X = self._validate_X(X)
         nonlinearity = self._get_predict_nonlinearity()
         probas = [
-            to_numpy(nonlinearity(self.adjust_logits(_first(yp))))
+            to_numpy(nonlinearity(self.adjust_logits(first_output(yp))))
             for yp in self.forward_iter(X, training=False)
         ]
         proba = np.concatenate(probas, axis=0).astype(np.float64)
@@ -1133,52 +896,9 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
     True
     """
 
-    def __init__(
-        self,
-        module=MLP,
-        *,
-        criterion=torch.nn.MSELoss,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=10,
-        batch_size=128,
-        iterator_train=DataLoader,
-        iterator_valid=DataLoader,
-        dataset=Dataset,
-        train_split=None,
-        callbacks=None,
-        predict_nonlinearity="auto",
-        warm_start=False,
-        verbose=0,
-        device="cpu",
-        compile=False,
-        use_caching="auto",
-        torch_load_kwargs=None,
-        random_state=None,
-        **kwargs,
-    ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            iterator_train=iterator_train,
-            iterator_valid=iterator_valid,
-            dataset=dataset,
-            train_split=train_split,
-            callbacks=callbacks,
-            predict_nonlinearity=predict_nonlinearity,
-            warm_start=warm_start,
-            verbose=verbose,
-            device=device,
-            compile=compile,
-            use_caching=use_caching,
-            torch_load_kwargs=torch_load_kwargs,
-            **kwargs,
-        )
-        self.random_state = random_state
+    @shared_net_signature
+    def __init__(self, module=MLP, *, criterion=torch.nn.MSELoss, **kwargs):
+        super().__init__(module, criterion=criterion, **kwargs)
 
     def _validate_X_y(self, X, y, *, reset, classes=None):
         X, y = validate_data(
@@ -1202,13 +922,15 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
 
     def _encode_target(self, y):
         y = np.asarray(y, dtype=np.float32)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         if y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {y.shape[1]} targets but the net was fitted on {self.n_outputs_}."
             )
-        return _writable(y)
+        return writable(y)
 
     def _passthrough_fit_data(self, X, y, *, reset, classes=None):
         X, y = super()._passthrough_fit_data(X, y, reset=reset, classes=classes)
@@ -1239,7 +961,10 @@ class NeuralNetRegressor(_NetMixin, skorch.NeuralNetRegressor):
         X = self._validate_X(X)
         nonlinearity = self._get_predict_nonlinearity()
         y_pred = np.concatenate(
-            [to_numpy(nonlinearity(_first(yp))) for yp in self.forward_iter(X, training=False)],
+            [
+                to_numpy(nonlinearity(first_output(yp)))
+                for yp in self.forward_iter(X, training=False)
+            ],
             axis=0,
         ).astype(np.float64)
         if getattr(self, "_target_1d_", False) and y_pred.ndim == 2 and y_pred.shape[1] == 1:

@@ -26,9 +26,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_numpy, to_tensor
 
-from ._long_tail import get_head
-from ._modules import MLP
-from ._net import NeuralNetClassifier, _first, batch_features, fill_net_doc
+from .._core import NeuralNetClassifier, batch_features, fill_net_doc, first_output
+from ..layers import MLP, get_head
 
 __all__ = ["WeightAligningClassifier", "weight_aligning"]
 
@@ -310,7 +309,7 @@ class WeightAligningClassifier(NeuralNetClassifier):
         unseen = torch.as_tensor(~seen, device=logits.device)
         return logits.masked_fill(unseen, float("-inf"))
 
-    def loss_per_sample(self, y_pred, y_true, X=None, training=False):
+    def get_sample_losses(self, y_pred, y_true, X=None, training=False):
         """``(1 - lambda) CE + lambda KD`` on the classes learned so far.
 
         Parameters
@@ -329,8 +328,8 @@ class WeightAligningClassifier(NeuralNetClassifier):
         losses : tensor of shape (batch_size,)
             Per-row losses.
         """
-        logits = self._mask(_first(y_pred))
-        ce = super().loss_per_sample(logits, y_true, X=X, training=training)
+        logits = self._mask(first_output(y_pred))
+        ce = super().get_sample_losses(logits, y_true, X=X, training=training)
         kd_state = getattr(self, "_kd_", None)
         if kd_state is None or X is None:
             return ce
@@ -340,7 +339,7 @@ class WeightAligningClassifier(NeuralNetClassifier):
             teacher_out = teacher(**inputs) if isinstance(inputs, dict) else teacher(inputs)
         old = kd_state["old"].to(logits.device)
         T = self.kd_temperature
-        soft = torch.softmax(_first(teacher_out)[:, old] / T, dim=1)
+        soft = torch.softmax(first_output(teacher_out)[:, old] / T, dim=1)
         kd = -(soft * torch.log_softmax(logits[:, old] / T, dim=1)).sum(dim=1)
         lam = kd_state["lambda"]
         return (1.0 - lam) * ce + lam * kd

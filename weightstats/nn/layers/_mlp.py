@@ -1,21 +1,13 @@
-"""Small reusable ``torch.nn.Module`` building blocks.
-
-The estimators of :mod:`weightstats.nn` fill in ``n_features`` and
-``n_outputs`` from the training data when the module's constructor takes
-them, so these modules work as defaults and inside any other skorch net.
-
-Naming convention used by the weight-level methods: the classifier layer is
-the attribute ``head`` (skipped by weight selection, rescaled by weight
-aligning, retrained in the second stage of weight balancing) and everything
-before it is ``body``.
-"""
+"""Multilayer perceptrons: the default module and a multi-task trunk."""
 
 import numbers
 
 import torch
 from torch import nn
 
-__all__ = ["ETFHead", "MLP", "MultiHeadMLP"]
+from ._heads import ETFHead
+
+__all__ = ["MLP", "MultiHeadMLP"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 
@@ -41,94 +33,6 @@ def _body(n_features, hidden_units, activation, dropout):
             layers.append(nn.Dropout(dropout))
         width = units
     return nn.Sequential(*layers), width
-
-
-class ETFHead(nn.Module):
-    """A fixed simplex equiangular tight frame (ETF) classifier layer.
-
-    The weight is ``W = sqrt(C / (C - 1)) * (I - 11'/C) U'`` with ``U`` a
-    random ``in_features x C`` matrix with orthonormal columns: the ``C``
-    class vectors have unit norm and pairwise cosine ``-1/(C-1)``. The
-    weight is a buffer, not a parameter, so neither its directions nor its
-    norms are trained; the bias is trained. This is the classifier of the
-    one-stage recipe of Hasegawa & Sato (2024) with ``train_etf_norm``
-    off, as in their configurations (reference ``ETFClassifier``; its bias
-    starts uniform in ``[-1/in_features, 1/in_features]``).
-
-    Parameters
-    ----------
-    in_features : int
-        Width of the features; at least ``out_features``.
-    out_features : int
-        Number of classes ``C`` (at least 2).
-    bias : bool, default=True
-        Whether to add a trainable bias.
-
-    Attributes
-    ----------
-    weight : torch.Tensor of shape (out_features, in_features)
-        The fixed ETF (a buffer, saved in the state dict).
-    bias : torch.nn.Parameter of shape (out_features,) or None
-        The trainable bias.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from weightstats.nn import ETFHead
-    >>> _ = torch.manual_seed(0)
-    >>> head = ETFHead(8, 4)
-    >>> gram = head.weight @ head.weight.T
-    >>> torch.allclose(gram.diagonal(), torch.ones(4), atol=1e-6)
-    True
-    >>> round(float(gram[0, 1]), 4)  # -1 / (C - 1)
-    -0.3333
-    """
-
-    def __init__(self, in_features, out_features, bias=True):
-        super().__init__()
-        if out_features < 2:
-            raise ValueError(f"an ETF needs at least 2 classes; got out_features={out_features}.")
-        if in_features < out_features:
-            raise ValueError(
-                f"an ETF with {out_features} classes needs at least {out_features} features; "
-                f"got in_features={in_features}. Widen the last hidden layer."
-            )
-        self.in_features = in_features
-        self.out_features = out_features
-        # Orthonormal columns from the QR decomposition of a Gaussian matrix
-        # (the torch RNG, so the estimator's random_state fixes it).
-        basis, _ = torch.linalg.qr(torch.randn(in_features, out_features, dtype=torch.float64))
-        centred = torch.eye(out_features, dtype=torch.float64) - 1.0 / out_features
-        scale = (out_features / (out_features - 1)) ** 0.5
-        weight = scale * (basis @ centred).T
-        self.register_buffer("weight", weight.to(torch.get_default_dtype()))
-        if bias:
-            bound = 1.0 / in_features
-            self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
-        else:
-            self.register_parameter("bias", None)
-
-    def forward(self, features):
-        """Class scores ``features @ W' + b``.
-
-        Parameters
-        ----------
-        features : torch.Tensor of shape (n_samples, in_features)
-            The features.
-
-        Returns
-        -------
-        logits : torch.Tensor of shape (n_samples, out_features)
-            The class scores.
-        """
-        logits = features @ self.weight.T
-        return logits if self.bias is None else logits + self.bias
-
-    def extra_repr(self):
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"bias={self.bias is not None}, fixed weight"
-        )
 
 
 class MLP(nn.Module):

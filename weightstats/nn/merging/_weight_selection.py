@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._core import unwrap_state_dict
+
 __all__ = ["WeightSelectionInit", "uniform_element_selection", "weight_selection"]
 
 
@@ -81,12 +83,12 @@ def uniform_element_selection(weight, shape):
 
 
 def _state_dict(obj, name):
-    if isinstance(obj, Mapping):
-        return obj
-    module = getattr(obj, "module_", obj)  # a fitted skorch net
-    if isinstance(module, torch.nn.Module):
-        return module.state_dict()
-    raise TypeError(f"{name} must be a state dict, an nn.Module or a fitted net; got {type(obj)}.")
+    state = unwrap_state_dict(obj)
+    if not isinstance(state, Mapping):
+        raise TypeError(
+            f"{name} must be a state dict, an nn.Module or a fitted net; got {type(obj)}."
+        )
+    return state
 
 
 def weight_selection(teacher, student, *, skip=("head",), strict=True):

@@ -23,7 +23,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.utils import to_numpy
 
-from ._net import SeededSampler, attach_sampler
+from .._core import EpochsSinceFit, SeededSampler, attach_sampler, dataset_column
 
 __all__ = ["PretrainThenMix", "TaskMixtureSampler", "temperature_task_probs"]
 
@@ -186,8 +186,10 @@ class PretrainThenMix(Callback):
     pretrain_tasks : int or sequence of int, default=0
         The high-resource task(s) trained alone first.
     pretrain_fraction : float in [0, 1), default=0.5
-        Fraction of the epochs of each ``fit`` spent in phase 1 (rounded to
-        whole epochs); 0 gives the static mixture baseline.
+        Fraction of the epochs of each ``fit`` / ``partial_fit`` call spent
+        in phase 1 (rounded to whole epochs; ``partial_fit(..., epochs=6)``
+        counts 6 whatever ``max_epochs``); 0 gives the static mixture
+        baseline.
     mixture : array-like of shape (n_tasks,) or None, default=None
         Phase-2 task probabilities; ``None`` uses
         :func:`temperature_task_probs` of the task sizes.
@@ -202,7 +204,8 @@ class PretrainThenMix(Callback):
         ``{"pretrain": p1, "mixture": p2}``, the probabilities of both
         phases (phase 1 is the mixture restricted to ``pretrain_tasks``).
     switch_epoch_ : int
-        First epoch (0-based, within the last fit) of phase 2.
+        First epoch (0-based, within the last ``fit`` / ``partial_fit``
+        call) of phase 2.
 
     Examples
     --------
@@ -252,7 +255,7 @@ class PretrainThenMix(Callback):
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Read the task ids and fix both phases' probabilities.
+        """Find the sampler and fix the switch epoch of this training call.
 
         Parameters
         ----------
@@ -265,14 +268,21 @@ class PretrainThenMix(Callback):
         **kwargs : dict
             Other arguments skorch passes.
         """
-        sampler, _ = attach_sampler(net, TaskMixtureSampler, self)
+        self._sampler, _ = attach_sampler(net, TaskMixtureSampler, self)
         if not isinstance(X, Mapping) or self.task_key not in X:
             raise ValueError(
                 f"PretrainThenMix needs the task ids in the input: fit on a dict "
                 f"{{'X': features, {self.task_key!r}: task ids}}."
             )
-        sampler.set_tasks(X[self.task_key])
-        sizes = np.bincount(sampler.tasks_)
+        self._epochs = EpochsSinceFit(net)
+        self.switch_epoch_ = int(round(self.pretrain_fraction * self._epochs.n_epochs))
+        self._tasks_set = False
+
+    def _set_phases(self, dataset_train):
+        # The task ids of the rows the training loader draws from: with a
+        # validation split, those of the training part only.
+        self._sampler.set_tasks(dataset_column(dataset_train, self.task_key))
+        sizes = np.bincount(self._sampler.tasks_)
         if self.mixture is None:
             mixture = temperature_task_probs(sizes, self.temperature)
         else:
@@ -289,21 +299,23 @@ class PretrainThenMix(Callback):
         phase1 = np.zeros_like(mixture)
         phase1[pretrain] = np.where(mixture[pretrain] > 0, mixture[pretrain], 1.0)
         self.phase_probs_ = {"pretrain": phase1 / phase1.sum(), "mixture": mixture}
-        self.switch_epoch_ = int(round(self.pretrain_fraction * net.max_epochs))
-        self._sampler = sampler
-        self._first_epoch = len(net.history)
+        self._tasks_set = True
 
-    def on_epoch_begin(self, net, **kwargs):
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         """Set the probabilities of the current phase.
 
         Parameters
         ----------
         net : NeuralNet
             The net being trained.
+        dataset_train : torch Dataset, default=None
+            The training data of this call (after any validation split).
         **kwargs : dict
             Other arguments skorch passes.
         """
-        epoch = len(net.history) - 1 - self._first_epoch
+        if not self._tasks_set:
+            self._set_phases(dataset_train)
+        epoch = self._epochs.epoch(net)
         phase = "pretrain" if epoch < self.switch_epoch_ else "mixture"
         probs = self.phase_probs_[phase]
         self._sampler.set_task_probs(probs)

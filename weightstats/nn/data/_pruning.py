@@ -25,9 +25,13 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
 
-from ._net import SeededSampler, attach_sampler
+from .._core import EpochsSinceFit, SeededSampler, attach_sampler
 
 __all__ = ["ActiveSubsetSampler", "DynamicDataPruning", "el2n_scores"]
+
+# Probability rows from float32 (or half-precision) softmax sum to 1 only
+# approximately.
+_PROBA_TOL = 1e-3
 
 
 def el2n_scores(proba, y):
@@ -36,7 +40,8 @@ def el2n_scores(proba, y):
     Parameters
     ----------
     proba : array-like of shape (n_samples, n_classes)
-        Predicted class probabilities (rows summing to one).
+        Predicted class probabilities (finite, non-negative, rows summing
+        to one within 1e-3).
     y : array-like of shape (n_samples,)
         True classes as column indices ``0 .. n_classes - 1``.
 
@@ -55,6 +60,15 @@ def el2n_scores(proba, y):
     y = np.asarray(y)
     if proba.ndim != 2:
         raise ValueError(f"proba must be 2-d (n_samples, n_classes); got shape {proba.shape}.")
+    if not np.all(np.isfinite(proba)):
+        raise ValueError("proba contains NaN or infinity.")
+    bad = (np.abs(proba.sum(axis=1) - 1.0) > _PROBA_TOL) | np.any(proba < -_PROBA_TOL, axis=1)
+    if np.any(bad):
+        raise ValueError(
+            f"the rows of proba must be probabilities (non-negative, sum to 1 within "
+            f"{_PROBA_TOL:g}); row {int(np.argmax(bad))} is {proba[np.argmax(bad)].tolist()[:6]}. "
+            "Pass predict_proba or softmax outputs, not logits."
+        )
     if y.shape != (proba.shape[0],):
         raise ValueError(
             f"y has shape {y.shape} but proba has {proba.shape[0]} rows; pass one class index "
@@ -216,7 +230,7 @@ class DynamicDataPruning(Callback):
         """
         self.sampler_, seed = attach_sampler(net, ActiveSubsetSampler, self)
         self._rng = np.random.default_rng(seed + 1)
-        self._first_epoch = len(net.history)
+        self._epochs = EpochsSinceFit(net)
         self.active_fractions_ = []
         self.rescored_epochs_ = []
 
@@ -233,7 +247,7 @@ class DynamicDataPruning(Callback):
             Other arguments skorch passes.
         """
         n_rows = len(dataset_train)
-        epoch = len(net.history) - 1 - self._first_epoch
+        epoch = self._epochs.epoch(net)
         if epoch < self.warmup_epochs:
             self.sampler_.set_active(np.arange(n_rows))
         elif (epoch - self.warmup_epochs) % self.period == 0:

@@ -9,10 +9,13 @@ Two recipes, both in :class:`WeightBalancingClassifier`:
   ``lambda * ||f(x)||^2 / 2`` (lambda = 0.01) with a fixed simplex-ETF
   classifier, then post-hoc *multiplicative* logit adjustment
   ``z_c * pi_c^(-tau)`` with tau = 0.65 (``utils/model_units.py``,
-  ``utils/regularizers.py``).
+  ``utils/regularizers.py``). The estimator's default adjustment is the
+  *additive* ``z_c - log pi_c`` instead, which measured better on
+  long-tailed digits (user guide); ``logit_adjustment="multiplicative"``
+  gives the paper's rule.
 * ``recipe="two_stage"`` (Alshammari et al., "Long-Tailed Recognition via
   Weight Balancing", CVPR 2022; ShadeAlsha/LTR-weight-balancing): stage 1
-  cross-entropy with weight decay 5e-3; stage 2 freezes everything but the
+  cross-entropy with weight decay 5e-3 (no feature regulariser); stage 2 freezes everything but the
   classifier and retrains it for 10 epochs with the class-balanced loss
   (beta = 0.9999), weight decay 0.1, cosine learning rate, and a MaxNorm
   projection of the classifier rows after every epoch to
@@ -26,47 +29,11 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.utils import to_numpy
 
-from ..reweighting import class_balanced_weights
-from ._modules import MLP
-from ._net import (
-    _DATA_KEY,
-    _WEIGHT_KEY,
-    NeuralNetClassifier,
-    batch_sample_weight,
-    fill_net_doc,
-)
+from ...reweighting import class_balanced_weights
+from .._core import DATA_KEY, WEIGHT_KEY, NeuralNetClassifier, batch_sample_weight, fill_net_doc
+from ..layers import MLP, get_head
 
-__all__ = ["WeightBalancingClassifier", "get_head"]
-
-
-def get_head(module):
-    """The classifier layer of a module: its ``head`` attribute.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A network following the ``body``/``head`` convention of
-        :class:`MLP`.
-
-    Returns
-    -------
-    head : torch.nn.Module
-        The last layer, with a 2-d ``weight`` of shape (n_classes, width).
-
-    Examples
-    --------
-    >>> from weightstats.nn import MLP, get_head
-    >>> get_head(MLP(4, 3, hidden_units=8)).weight.shape
-    torch.Size([3, 8])
-    """
-    head = getattr(module, "head", None)
-    weight = getattr(head, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
-        raise ValueError(
-            f"{type(module).__name__} has no classifier layer 'head' with a 2-d weight; name "
-            "the last layer of the module 'head' (as weightstats.nn.MLP does)."
-        )
-    return head
+__all__ = ["WeightBalancingClassifier"]
 
 
 def _max_norm_(weight, threshold):
@@ -87,9 +54,9 @@ class WeightBalancingClassifier(NeuralNetClassifier):
     * ``"one_stage"``: loss ``CE + feature_reg * ||f(x)||^2 / 2`` with
       weight decay 5e-3 and a fixed ETF classifier (the default
       :class:`MLP` gets ``head="etf"``, ``return_features=True``); at
-      prediction the logits are adjusted multiplicatively,
-      ``z_c * pi_c^(-tau)``, tau = 0.65, with ``pi`` the training class
-      frequencies.
+      prediction the logits are adjusted by the training class
+      frequencies ``pi``: additively by default, ``z_c - log pi_c``, or
+      multiplicatively as in the paper, ``z_c * pi_c^(-0.65)``.
     * ``"two_stage"``: stage 1 is plain cross-entropy with weight decay 5e-3
       (trainable linear head); stage 2 retrains only ``module_.head`` for
       ``stage2_epochs`` with class-balanced weights
@@ -104,15 +71,19 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         ``feature_reg > 0`` it must return ``(logits, features)``.
     recipe : {"one_stage", "two_stage"}, default="one_stage"
         Which weight-balancing recipe.
-    feature_reg : float, default=0.01
-        Weight of the feature-norm regulariser ``||f(x)||^2 / 2`` (one-stage
-        recipe; in the two-stage recipe it applies to stage 1 only, 0 is the
-        original).
+    feature_reg : float or "auto", default="auto"
+        Weight of the feature-norm regulariser ``||f(x)||^2 / 2`` (in the
+        two-stage recipe it applies to stage 1 only). "auto" is the
+        references' choice: 0.01 for the one-stage recipe, 0 for the
+        two-stage recipe.
     logit_adjustment : {"auto", "multiplicative", "additive"} or None, \
             default="auto"
         Post-hoc adjustment at prediction: ``z * pi^(-tau)``,
-        ``z - tau * log(pi)``, or none. "auto" is multiplicative for the
-        one-stage recipe and none for the two-stage recipe.
+        ``z - tau * log(pi)``, or none. "auto" is additive for the one-stage
+        recipe (on long-tailed digits it beats plain cross-entropy, the
+        paper's multiplicative rule does not; see the user guide) and none
+        for the two-stage recipe, whose class-balanced second stage already
+        adjusts.
     tau : float or "auto", default="auto"
         Strength of the adjustment; "auto" is 0.65 for multiplicative and
         1.0 for additive adjustment.
@@ -167,7 +138,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
     _extra_constraints = {
         **NeuralNetClassifier._extra_constraints,
         "recipe": [StrOptions({"one_stage", "two_stage"})],
-        "feature_reg": [Interval(numbers.Real, 0, None, closed="left")],
+        "feature_reg": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "logit_adjustment": [StrOptions({"auto", "multiplicative", "additive"}), None],
         "tau": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "cb_beta": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -181,7 +152,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         module=MLP,
         *,
         recipe="one_stage",
-        feature_reg=0.01,
+        feature_reg="auto",
         logit_adjustment="auto",
         tau="auto",
         cb_beta=0.9999,
@@ -204,11 +175,16 @@ class WeightBalancingClassifier(NeuralNetClassifier):
     def _adjustment(self):
         mode = self.logit_adjustment
         if mode == "auto":
-            mode = "multiplicative" if self.recipe == "one_stage" else None
+            mode = "additive" if self.recipe == "one_stage" else None
         tau = self.tau
         if tau == "auto":
             tau = 0.65 if mode == "multiplicative" else 1.0
         return mode, tau
+
+    def _feature_reg(self):
+        if self.feature_reg == "auto":
+            return 0.01 if self.recipe == "one_stage" else 0.0
+        return self.feature_reg
 
     def _optimizer_defaults(self):
         # The SGD settings of both papers (ignored by optimizers without them).
@@ -217,7 +193,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
     def _inferred_module_params(self):
         params = super()._inferred_module_params()
         params["head"] = "etf" if self.recipe == "one_stage" else "linear"
-        params["return_features"] = self.feature_reg > 0
+        params["return_features"] = self._feature_reg() > 0
         return params
 
     # ------------------------------------------------------------- training
@@ -254,8 +230,8 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         cb = class_balanced_weights(self.class_counts_, beta=self.cb_beta)
         user = batch_sample_weight(X)
         rows = cb[y] * (1.0 if user is None else np.asarray(user, dtype=np.float64))
-        X2 = dict(X) if isinstance(X, dict) else {_DATA_KEY: X}
-        X2[_WEIGHT_KEY] = rows.astype(np.float32)
+        X2 = dict(X) if isinstance(X, dict) else {DATA_KEY: X}
+        X2[WEIGHT_KEY] = rows.astype(np.float32)
 
         named = [(name, p) for name, p in self.module_.named_parameters() if id(p) in head_ids]
         args, kwargs = self.get_params_for_optimizer("optimizer", named)
@@ -297,7 +273,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         super().on_epoch_end(net, **kwargs)
         self.history.record("stage", getattr(self, "stage_", 1))
 
-    def loss_per_sample(self, y_pred, y_true, X=None, training=False):
+    def get_sample_losses(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy plus ``feature_reg * ||f(x)||^2 / 2`` in stage 1.
 
         Parameters
@@ -316,8 +292,9 @@ class WeightBalancingClassifier(NeuralNetClassifier):
         losses : tensor of shape (batch_size,)
             Per-row losses.
         """
-        losses = super().loss_per_sample(y_pred, y_true, X=X, training=training)
-        if self.feature_reg > 0 and getattr(self, "stage_", 1) == 1:
+        losses = super().get_sample_losses(y_pred, y_true, X=X, training=training)
+        feature_reg = self._feature_reg()
+        if feature_reg > 0 and getattr(self, "stage_", 1) == 1:
             if not isinstance(y_pred, (tuple, list)) or len(y_pred) < 2:
                 raise ValueError(
                     "feature_reg > 0 needs the module to return (logits, features); use "
@@ -325,7 +302,7 @@ class WeightBalancingClassifier(NeuralNetClassifier):
                     "feature_reg=0."
                 )
             features = y_pred[1].reshape(y_pred[1].shape[0], -1)
-            losses = losses + 0.5 * self.feature_reg * features.pow(2).sum(dim=1)
+            losses = losses + 0.5 * feature_reg * features.pow(2).sum(dim=1)
         return losses
 
     def adjust_logits(self, logits):

@@ -1,0 +1,14 @@
+"""Reusable ``torch.nn.Module`` building blocks.
+
+Plain modules, usable in any skorch net or torch training loop. The
+estimators of :mod:`weightstats.nn` fill in ``n_features`` and
+``n_outputs`` from the training data when a module's constructor takes
+them, so these modules serve as defaults. By convention the classifier
+layer is the attribute ``head`` (found by :func:`get_head`) and everything
+before it is ``body``.
+"""
+
+from ._heads import ETFHead, get_head
+from ._mlp import MLP, MultiHeadMLP
+
+__all__ = ["ETFHead", "MLP", "MultiHeadMLP", "get_head"]

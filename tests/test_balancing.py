@@ -386,7 +386,7 @@ def test_effect_results_summary_and_frame():
     lo, hi = res.conf_int(0.05)
     assert lo < res.effect < hi
     text = str(res.summary())
-    for piece in ("Treatment effect (ATT)", "IPM balancing", "treat the weights as fixed",
+    for piece in ("Treatment effect (ATT)", "IPM balancing", "weights treated as fixed",
                   "converged"):
         assert piece in text
     assert res.mean_treated - res.mean_control == pytest.approx(res.effect)

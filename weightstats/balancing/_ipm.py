@@ -408,6 +408,7 @@ class _KernelIPM(BalancingIPM):
         for key in ("solver", "iterations", "relative_gap", "kkt_residual"):
             info["exact_" + key] = info.pop(key)
         exact_converged = info.pop("converged")
+        info["exact_converged"] = exact_converged
         level = f_exact + slack
 
         def exact_objective(x):
@@ -418,7 +419,8 @@ class _KernelIPM(BalancingIPM):
 
         if objective(p) <= level:
             # Uniform masses are already within the slack: nothing to trade.
-            info.update(converged=exact_converged, objective=exact_objective(p), penalty_weight=np.inf,
+            info.update(converged=exact_converged, objective=exact_objective(p),
+                        penalty_weight=np.inf,
                         gap=0.0, relative_gap=0.0, kkt_residual=0.0, iterations=0,
                         solver=info["exact_solver"] + "; uniform masses within the slack")
             return p.copy(), info
@@ -1294,15 +1296,39 @@ class IPMBalancer(BaseBalancer):
                 OverlapWarning, stacklevel=4,
             )
 
+    def _residual_outcome_model(self):
+        """Outcome model of ``se="residual"``: kernel ridge regression with the balancing
+        kernel (``"mmd"``: same bandwidth and standardisation), else a Gaussian kernel
+        with the median-distance bandwidth."""
+        from ._outcome import KernelRidgeOutcome
+
+        if self.ipm != "mmd":
+            return KernelRidgeOutcome()
+        X, s = self._X_fit, self._sample_weight_fit
+        if not self.standardize:
+            return KernelRidgeOutcome(bandwidth=self.bandwidth_,
+                                      scaling=(np.zeros(X.shape[1]), np.ones(X.shape[1])))
+        p = s / s.sum()
+        mean = p @ X
+        return KernelRidgeOutcome(bandwidth=self.bandwidth_,
+                                  scaling=(mean, np.sqrt(p @ (X - mean) ** 2)))
+
     def _warn_unconverged(self, name, info):
         if info.get("solution") != "stable":
             return super()._warn_unconverged(name, info)
-        excess = info["objective"] - info["exact_objective"]
+        if not info.get("exact_converged", True):
+            detail = ("the minimum that fixes its constraint level was not certified: relative "
+                      f"duality gap {info.get('exact_relative_gap', np.nan):.3g} "
+                      f"(tol={self.tol:g})")
+        else:
+            excess = info["objective"] - info["exact_objective"]
+            detail = (f"the squared IPM exceeds its minimum by {excess:.3g} for a slack of "
+                      f"{info['slack']:.3g}, with a duality gap of "
+                      f"{info.get('relative_gap', np.nan):.3g} slacks")
         warnings.warn(
-            f"the {name} arm's stable balancing problem did not converge ({info.get('solver')}): "
-            f"the squared IPM exceeds its minimum by {excess:.3g} for a slack of "
-            f"{info['slack']:.3g}, with a duality gap of {info.get('relative_gap', np.nan):.3g} slacks; "
-            "see solver_info_ (solution='exact' gives the plain minimiser).",
+            f"the {name} arm's stable balancing problem did not converge "
+            f"({info.get('solver')}): {detail}; see solver_info_ (solution='exact' gives the "
+            "plain minimiser).",
             ConvergenceWarning, stacklevel=4,
         )
 

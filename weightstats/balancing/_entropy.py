@@ -234,6 +234,13 @@ class EntropyBalancer(BaseBalancer):
         info["solver"] = "Newton (entropy-balancing dual)"
         return masses, info
 
+    def _default_se(self):
+        # Entropy weights balance only the moments: when the outcome is not
+        # linear in them, the rest of it does not cancel and belongs in the
+        # variance, which the stacked equations (residuals on the moments)
+        # keep and a flexible outcome model's residuals would drop.
+        return "m-estimation"
+
     def _weight_equations(self):
         """Estimating equations of the weights (M-estimation standard errors).
 

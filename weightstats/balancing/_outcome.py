@@ -134,7 +134,7 @@ class KernelRidgeOutcome(RegressorMixin, BaseEstimator):
                                         max_rank=min(self.max_rank, Z.shape[0]))
         self.landmarks_ = Z[pivots]
         self._chol = L[pivots]
-        self.ridge_ = RidgeCV(alphas=np.asarray(self.alphas, dtype=float)).fit(
+        self.ridge_ = RidgeCV(alphas=np.asarray(self.alphas, dtype=float), gcv_mode="svd").fit(
             self._features(Z), y, sample_weight=s)
         return self
 

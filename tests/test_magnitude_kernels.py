@@ -9,6 +9,7 @@ from weightstats._kernels._laplacian import (
     _exp_neg_jit,
     laplacian_lower,
     laplacian_matvec,
+    laplacian_pair_matvec,
     laplacian_symv,
     symv_chunks,
 )
@@ -16,6 +17,7 @@ from weightstats._kernels._laplacian_ref import (
     fsai_ref,
     laplacian_matrix_ref,
     local_weights_ref,
+    nearest_neighbors_block_ref,
 )
 from weightstats._kernels._local import fsai_rows, local_weights
 
@@ -190,6 +192,55 @@ def test_fsai_rows_match_reference(metric, rng):
     Z = laplacian_matrix_ref(X, scale=0.8, metric=metric)
     np.testing.assert_allclose(np.diag(G @ Z @ G.T), 1.0, rtol=1e-12)
     assert not jittered.any()
+
+
+def test_fsai_rows_of_a_block_with_their_own_neighbour_coordinates(rng):
+    # What a worker holding one row block does: the neighbours' coordinates come as Y.
+    X = rng.standard_normal((30, 3))
+    pattern = np.where(_neighbours(X, 5, rng) < np.arange(30)[:, None], _neighbours(X, 5, rng), -1)
+    pattern = -np.sort(-pattern, axis=1)
+    whole = sp.csr_matrix(fsai_rows(X, pattern, scale=0.6)[:3], shape=(30, 30)).toarray()
+    rows = np.arange(10, 20)
+    local = np.where(pattern[rows] >= 0, np.arange(50).reshape(10, 5), -1)
+    data, indices, indptr, _ = fsai_rows(X[rows], local, scale=0.6, Y=X[pattern[rows].ravel()])
+    diagonal = indptr[:-1]
+    assert np.all(indices[diagonal] == np.arange(10))
+    np.testing.assert_allclose(data[diagonal], whole[rows, rows], rtol=1e-14)
+    off = np.setdiff1d(np.arange(len(data)), diagonal)
+    G = whole[np.repeat(rows, np.diff(indptr) - 1), pattern[rows].ravel()[indices[off]]]
+    np.testing.assert_allclose(data[off], G, rtol=1e-14)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("n_features", N_FEATURES)
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_pair_matvec_gives_both_products_of_a_block(metric, n_features, n_jobs, rng):
+    X, Y = rng.standard_normal((37, n_features)), rng.standard_normal((23, n_features))
+    u, v = rng.standard_normal(37), rng.standard_normal(23)
+    K = laplacian_matrix_ref(X, Y, scale=0.8, metric=metric)
+    Kv, KTu = laplacian_pair_matvec(X, Y, u, v, scale=0.8, metric=metric, n_jobs=n_jobs)
+    np.testing.assert_allclose(Kv, K @ v, rtol=1e-12, atol=1e-12 * np.abs(K @ v).max())
+    np.testing.assert_allclose(KTu, K.T @ u, rtol=1e-12, atol=1e-12 * np.abs(K.T @ u).max())
+    assert np.array_equal(KTu, laplacian_pair_matvec(X, Y, u, v, scale=0.8, metric=metric)[1])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_block_neighbours_among_earlier_points_match_reference(metric, n_jobs, rng):
+    from weightstats._kernels._knn import nearest_neighbors_block
+
+    X = np.vstack([rng.standard_normal((50, 4)), np.repeat([[0.0, 0, 0, 0]], 3, axis=0)])
+    ids, rank = np.arange(53), rng.permutation(53)
+    Q, Y = slice(0, 20), slice(15, 53)  # overlapping blocks: a point never finds itself
+    found, dist = nearest_neighbors_block(
+        X[Q], X[Y], 8, q_ids=ids[Q], y_ids=ids[Y], q_rank=rank[Q], y_rank=rank[Y],
+        metric=metric, n_jobs=n_jobs,
+    )
+    np.testing.assert_array_equal(found, nearest_neighbors_block_ref(
+        X[Q], X[Y], 8, q_ids=ids[Q], y_ids=ids[Y], q_rank=rank[Q], y_rank=rank[Y],
+        metric=metric))
+    assert np.all(np.isinf(dist[found < 0])) and np.all(np.isfinite(dist[found >= 0]))
+    assert np.all(np.diff(np.minimum(dist, 1e300), axis=1) >= 0)
 
 
 @pytest.mark.parametrize("metric", METRICS)

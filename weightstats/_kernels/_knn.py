@@ -17,7 +17,7 @@ from numba import prange
 from ._dispatch import jit_variants
 from ._laplacian import _BLOCK, _distances_jit
 
-__all__ = ["nearest_neighbors_brute"]
+__all__ = ["nearest_neighbors_block", "nearest_neighbors_brute"]
 
 
 def _before(d1, i1, d2, i2):
@@ -48,22 +48,27 @@ def _sift_down(dist, idx, k):
 _sift_down_jit = jit_variants(_sift_down).serial
 
 
+_NO_POINT = np.iinfo(np.int64).max  # heap sentinel: after every real point
+
+
 @jit_variants
-def _knn_kernel(X, XT, k, metric, out):
-    n = X.shape[0]
-    for i in prange(n):
+def _knn_kernel(Q, YT, q_ids, y_ids, q_rank, y_rank, k, metric, out_idx, out_dist):
+    # Candidates of query i: the Y[j] with y_ids[j] != q_ids[i] and y_rank[j] < q_rank[i].
+    m = YT.shape[1]
+    for i in prange(Q.shape[0]):
         acc = np.empty(_BLOCK)
         dist = np.full(k, np.inf)
-        idx = np.full(k, n, dtype=np.int64)  # sentinels: after every real point
-        for j0 in range(0, n, _BLOCK):
-            width = min(_BLOCK, n - j0)
-            _distances_jit(X[i], XT, j0, width, metric, acc)
+        idx = np.full(k, _NO_POINT, dtype=np.int64)
+        own, rank = q_ids[i], q_rank[i]
+        for j0 in range(0, m, _BLOCK):
+            width = min(_BLOCK, m - j0)
+            _distances_jit(Q[i], YT, j0, width, metric, acc)
             bound = dist[0]
             for j in range(width):
                 # Scanning j upwards, an equal distance never beats the heap's root.
-                if acc[j] < bound and j0 + j != i:
+                if acc[j] < bound and y_ids[j0 + j] != own and y_rank[j0 + j] < rank:
                     dist[0] = acc[j]
-                    idx[0] = j0 + j
+                    idx[0] = y_ids[j0 + j]
                     _sift_down_jit(dist, idx, k)
                     bound = dist[0]
         # Heap to sorted order: repeatedly move the maximum to the end.
@@ -72,10 +77,70 @@ def _knn_kernel(X, XT, k, metric, out):
             idx[0], idx[end] = idx[end], idx[0]
             _sift_down_jit(dist, idx, end)
         for q in range(k):
-            out[i, q] = idx[q]
+            found = idx[q] != _NO_POINT
+            out_idx[i, q] = idx[q] if found else -1
+            out_dist[i, q] = dist[q]
 
 
 _METRIC_CODES = {"euclidean": 2, "manhattan": 1}  # squared euclidean ranks the same
+
+
+def nearest_neighbors_block(Q, Y, n_neighbors, *, q_ids, y_ids, q_rank=None, y_rank=None,
+                            metric="euclidean", n_jobs=None):
+    """Each query's nearest points of ``Y`` by brute force, among admissible ones.
+
+    ``Y[j]`` is a candidate for ``Q[i]`` when ``y_ids[j] != q_ids[i]`` (a
+    point is not its own neighbour) and, with ranks, ``y_rank[j] < q_rank[i]``
+    (only points earlier in an ordering: the pattern of a factorised sparse
+    approximate inverse). Blocks of a larger set are searched one pair at a
+    time and the lists merged by (distance, id).
+
+    Parameters
+    ----------
+    Q : ndarray of shape (n_queries, n_features)
+        The query points.
+    Y : ndarray of shape (n_samples, n_features)
+        The points searched.
+    n_neighbors : int
+        List length; short lists are padded with id -1 and distance inf.
+    q_ids, y_ids : ndarray of int of shape (n_queries,) and (n_samples,)
+        Global ids of the points (non-negative); ties go to the smaller id.
+    q_rank, y_rank : ndarray of int, default=None
+        Ranks of an ordering (both or neither).
+    metric : {"euclidean", "manhattan"}, default="euclidean"
+        The distance.
+    n_jobs : int, default=None
+        Threads; ``None`` means 1, ``-1`` all processors.
+
+    Returns
+    -------
+    ids : ndarray of int64 of shape (n_queries, n_neighbors)
+        Nearest first.
+    distances : ndarray of shape (n_queries, n_neighbors)
+        Their distances, squared for the euclidean metric (same order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from weightstats._kernels._knn import nearest_neighbors_block
+    >>> X = np.array([[0.0], [1.0], [3.0]])
+    >>> ids, _ = nearest_neighbors_block(X, X, 2, q_ids=np.arange(3), y_ids=np.arange(3),
+    ...                                  q_rank=np.array([2, 0, 1]), y_rank=np.array([2, 0, 1]))
+    >>> ids.tolist()  # earlier in the order 1, 2, 0
+    [[1, 2], [-1, -1], [1, -1]]
+    """
+    Q = np.ascontiguousarray(Q, dtype=np.float64)
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    if n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be at least 1; got {n_neighbors}.")
+    if q_rank is None:  # every point of Y precedes every query
+        q_rank, y_rank = np.ones(Q.shape[0], dtype=np.int64), np.zeros(Y.shape[0], dtype=np.int64)
+    as_ints = [np.ascontiguousarray(a, dtype=np.int64) for a in (q_ids, y_ids, q_rank, y_rank)]
+    ids = np.empty((Q.shape[0], n_neighbors), dtype=np.int64)
+    distances = np.empty((Q.shape[0], n_neighbors))
+    _knn_kernel(Q, np.ascontiguousarray(Y.T), *as_ints, n_neighbors, _METRIC_CODES[metric],
+                ids, distances, n_jobs=n_jobs)
+    return ids, distances
 
 
 def nearest_neighbors_brute(X, n_neighbors, *, metric="euclidean", n_jobs=None):
@@ -108,7 +173,6 @@ def nearest_neighbors_brute(X, n_neighbors, *, metric="euclidean", n_jobs=None):
     n = X.shape[0]
     if not 1 <= n_neighbors < n:
         raise ValueError(f"n_neighbors must be between 1 and {n - 1}; got {n_neighbors}.")
-    out = np.empty((n, n_neighbors), dtype=np.int64)
-    _knn_kernel(X, np.ascontiguousarray(X.T), n_neighbors, _METRIC_CODES[metric], out,
-                n_jobs=n_jobs)
-    return out
+    ids = np.arange(n)
+    return nearest_neighbors_block(X, X, n_neighbors, q_ids=ids, y_ids=ids, metric=metric,
+                                   n_jobs=n_jobs)[0]

@@ -35,6 +35,7 @@ from ._pairwise import _check_positive
 __all__ = [
     "laplacian_lower",
     "laplacian_matvec",
+    "laplacian_pair_matvec",
     "laplacian_symv",
     "laplacian_symv_single",
     "symv_chunks",
@@ -204,24 +205,28 @@ def _lower_kernel(X, XT, metric, t, out):
 
 
 @jit_variants(fastmath=_FASTMATH)
-def _symv_kernel(X, XT, v, metric, t, bounds, partial):
+def _block_matvec_kernel(X, YT, u, v, metric, t, bounds, triangle, out_x, partial_y):
+    # K[i, j] = exp(-t d(X[i], Y[j])) over all j, or over j < i when X is Y
+    # (triangle): (K v)_i goes to out_x, (K' u)_j to the row chunk's partial_y.
+    m = YT.shape[1]
     for c in prange(bounds.shape[0] - 1):
         acc = np.empty(_BLOCK)
         bits = np.empty(_BLOCK, dtype=np.int64)
         powers = bits.view(np.float64)
-        out = partial[c]
+        out = partial_y[c]
         for i in range(bounds[c], bounds[c + 1]):
-            vi = v[i]
+            ui = u[i]
             s = 0.0
-            for j0 in range(0, i, _BLOCK):
-                width = min(_BLOCK, i - j0)
-                _distances_jit(X[i], XT, j0, width, metric, acc)
+            end = i if triangle else m
+            for j0 in range(0, end, _BLOCK):
+                width = min(_BLOCK, end - j0)
+                _distances_jit(X[i], YT, j0, width, metric, acc)
                 _exp_neg_jit(acc, width, t, bits, powers)
                 for j in range(width):
                     s += acc[j] * v[j0 + j]
                 for j in range(width):
-                    out[j0 + j] += acc[j] * vi
-            out[i] += s + vi  # the diagonal: exp(-t * 0) = 1
+                    out[j0 + j] += acc[j] * ui
+            out_x[i] = s
 
 
 @jit_variants(fastmath=_FASTMATH)
@@ -285,6 +290,13 @@ def _check_vector(v, n):
 
 def _as_points(X, name="X"):
     return check_array(X, dtype=np.float64, order="C", input_name=name)
+
+
+def _check_rectangle(X, Y, scale, metric):
+    X, Y = _as_points(X), _as_points(Y, "Y")
+    if Y.shape[1] != X.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match.")
+    return _check_scale(scale), _check_metric(metric), X, Y
 
 
 def laplacian_lower(X, *, scale, metric="euclidean", out=None, n_jobs=None):
@@ -397,9 +409,10 @@ def laplacian_symv(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
     v = _check_vector(v, X.shape[0])
     XT = np.ascontiguousarray(X.T) if _XT is None else _XT
     bounds = symv_chunks(X.shape[0], n_jobs)
-    partial = np.zeros((bounds.shape[0] - 1, X.shape[0]))
-    _symv_kernel(X, XT, v, code, t, bounds, partial, n_jobs=n_jobs)
-    return partial.sum(axis=0)
+    below = np.empty(X.shape[0])
+    above = np.zeros((bounds.shape[0] - 1, X.shape[0]))
+    _block_matvec_kernel(X, XT, v, v, code, t, bounds, True, below, above, n_jobs=n_jobs)
+    return below + above.sum(axis=0) + v  # the diagonal: exp(-t * 0) = 1
 
 
 def laplacian_symv_single(X, v, *, scale, metric="euclidean", n_jobs=None, _XT=None):
@@ -475,13 +488,61 @@ def laplacian_matvec(X, Y, v, *, scale, metric="euclidean", n_jobs=None):
     >>> laplacian_matvec([[0.0]], [[0.0], [1.0]], [1.0, 1.0], scale=1.0).round(6)
     array([1.367879])
     """
-    t = _check_scale(scale)
-    code = _check_metric(metric)
-    X = _as_points(X)
-    Y = _as_points(Y, "Y")
-    if Y.shape[1] != X.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; they must match.")
+    t, code, X, Y = _check_rectangle(X, Y, scale, metric)
     v = _check_vector(v, Y.shape[0])
     out = np.empty(X.shape[0])
     _rect_matvec_kernel(X, np.ascontiguousarray(Y.T), v, code, t, out, n_jobs=n_jobs)
     return out
+
+
+def laplacian_pair_matvec(X, Y, u, v, *, scale, metric="euclidean", n_jobs=None):
+    """Both products of one off-diagonal block: ``K @ v`` and ``K.T @ u``.
+
+    ``K[i, j] = exp(-scale * d(X[i], Y[j]))`` is formed once and used twice,
+    so the blocks above the diagonal of a symmetric ``Z`` give all of
+    ``Z @ v`` (the distributed products of the conjugate-gradient solver).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples_X, n_features)
+        Row points.
+    Y : array-like of shape (n_samples_Y, n_features)
+        Column points.
+    u : array-like of shape (n_samples_X,)
+        Multiplies ``K.T``.
+    v : array-like of shape (n_samples_Y,)
+        Multiplies ``K``.
+    scale : float
+        The scale ``t > 0``.
+    metric : {"euclidean", "manhattan"}, default="euclidean"
+        The distance ``d``.
+    n_jobs : int, default=None
+        Threads; ``None`` means 1, ``-1`` all processors.
+
+    Returns
+    -------
+    Kv : ndarray of shape (n_samples_X,)
+        ``K @ v``.
+    KTu : ndarray of shape (n_samples_Y,)
+        ``K.T @ u``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from weightstats._kernels._laplacian import laplacian_pair_matvec
+    >>> Kv, KTu = laplacian_pair_matvec([[0.0]], [[0.0], [1.0]], [2.0], [1.0, 1.0], scale=1.0)
+    >>> Kv.round(6), KTu.round(6)
+    (array([1.367879]), array([2.      , 0.735759]))
+    """
+    t, code, X, Y = _check_rectangle(X, Y, scale, metric)
+    u = _check_vector(u, X.shape[0])
+    v = _check_vector(v, Y.shape[0])
+    # Row chunks, each with its own copy of K'u: at least eight, so that the
+    # result does not depend on the number of threads up to eight.
+    n_chunks = min(X.shape[0], max(8, n_threads_from_jobs(n_jobs)))
+    bounds = np.unique(np.linspace(0, X.shape[0], n_chunks + 1).astype(np.int64))
+    out_x = np.empty(X.shape[0])
+    partial_y = np.zeros((bounds.shape[0] - 1, Y.shape[0]))
+    _block_matvec_kernel(X, np.ascontiguousarray(Y.T), u, v, code, t, bounds, False, out_x,
+                         partial_y, n_jobs=n_jobs)
+    return out_x, partial_y.sum(axis=0)

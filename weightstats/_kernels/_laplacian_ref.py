@@ -55,3 +55,17 @@ def nearest_neighbors_ref(X, n_neighbors, *, metric="euclidean"):
     D = cdist(X, X, _CDIST[metric])
     np.fill_diagonal(D, np.inf)
     return np.argsort(D, axis=1, kind="stable")[:, :n_neighbors]
+
+
+def nearest_neighbors_block_ref(Q, Y, n_neighbors, *, q_ids, y_ids, q_rank, y_rank,
+                                metric="euclidean"):
+    """Reference for :func:`weightstats._kernels._knn.nearest_neighbors_block` (ids only):
+    per query, the admissible points of ``Y`` sorted by (distance, id), padded with -1."""
+    D = cdist(np.asarray(Q, dtype=float), np.asarray(Y, dtype=float), _CDIST[metric])
+    out = np.full((D.shape[0], n_neighbors), -1)
+    for i in range(D.shape[0]):
+        ok = (np.asarray(y_ids) != q_ids[i]) & (np.asarray(y_rank) < q_rank[i])
+        ids, dist = np.asarray(y_ids)[ok], D[i, ok]
+        best = ids[np.lexsort((ids, dist))][:n_neighbors]
+        out[i, : len(best)] = best
+    return out

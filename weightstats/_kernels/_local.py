@@ -130,7 +130,7 @@ def _local_weights_kernel(P, Y, neighbors, t, metric, schur, out, jittered):
 
 
 @jit_variants
-def _fsai_kernel(X, neighbors, t, metric, indptr, indices, data, jittered):
+def _fsai_kernel(X, Y, neighbors, t, metric, indptr, indices, data, jittered):
     # J = [i, neighbours...]: then e_last of the text is e_0 here.
     size = neighbors.shape[1] + 1
     for i in prange(X.shape[0]):
@@ -138,7 +138,7 @@ def _fsai_kernel(X, neighbors, t, metric, indptr, indices, data, jittered):
         b = np.empty(size)
         idx = neighbors[i]
         m = _count_jit(idx) + 1
-        jittered[i] = _factor_jit(X, i, X, idx, m, t, metric, A)
+        jittered[i] = _factor_jit(X, i, Y, idx, m, t, metric, A)
         for r in range(m):
             b[r] = 0.0
         b[0] = 1.0
@@ -216,21 +216,24 @@ def local_weights(P, Y, neighbors, *, scale, metric="euclidean", schur=False, n_
     return out, jittered
 
 
-def fsai_rows(X, neighbors, *, scale, metric="euclidean", n_jobs=None):
+def fsai_rows(X, neighbors, *, scale, metric="euclidean", Y=None, n_jobs=None):
     """CSR arrays of the FSAI factor ``G`` (``G Z G' ~ I``) on a neighbour pattern.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        The points.
+        The points whose rows are wanted.
     neighbors : ndarray of int of shape (n_samples, k)
         For each row, the column indices other than the diagonal (padded with
-        ``-1``). For a lower-triangular ``G`` in some ordering, list only
-        points that come earlier in it.
+        ``-1``), as rows of ``Y``. For a lower-triangular ``G`` in some
+        ordering, list only points that come earlier in it.
     scale : float
         The scale ``t > 0``.
     metric : {"euclidean", "manhattan"}, default="euclidean"
         The distance.
+    Y : ndarray of shape (n_points, n_features), default=None
+        Where the neighbours' coordinates are; ``None`` means ``X`` (the
+        neighbours of a block of rows can be passed as their own array).
     n_jobs : int, default=None
         Threads; ``None`` means 1, ``-1`` all processors.
 
@@ -238,7 +241,8 @@ def fsai_rows(X, neighbors, *, scale, metric="euclidean", n_jobs=None):
     -------
     data, indices, indptr : ndarray
         ``scipy.sparse.csr_matrix((data, indices, indptr))`` is ``G``; each
-        row starts with its diagonal entry.
+        row starts with its diagonal entry. Indices are rows of ``Y``, the
+        diagonal ones rows of ``X`` (the same when ``Y`` is ``None``).
     jittered : ndarray of bool of shape (n_samples,)
         Rows whose neighbourhood matrix needed diagonal jitter.
 
@@ -251,14 +255,17 @@ def fsai_rows(X, neighbors, *, scale, metric="euclidean", n_jobs=None):
     ([0, 1, 3], [0, 1, 0])
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
-    neighbors = _check_neighbors(neighbors, X.shape[0], "neighbors")
+    Y = X if Y is None else np.ascontiguousarray(Y, dtype=np.float64)
+    neighbors = _check_neighbors(neighbors, Y.shape[0], "neighbors")
+    if neighbors.shape[0] != X.shape[0]:
+        raise ValueError("neighbors needs one row per point of X.")
     counts = (neighbors >= 0).sum(axis=1) + 1
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     indices = np.empty(indptr[-1], dtype=np.int64)
     data = np.empty(indptr[-1])
     jittered = np.zeros(X.shape[0], dtype=np.bool_)
     _fsai_kernel(
-        X, neighbors, float(scale), _METRIC_CODES[metric], indptr, indices, data, jittered,
+        X, Y, neighbors, float(scale), _METRIC_CODES[metric], indptr, indices, data, jittered,
         n_jobs=n_jobs,
     )
     return data, indices, indptr, jittered

@@ -3,7 +3,6 @@
 import numbers
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -11,10 +10,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._kernels import kernel_matrix
 from ..utils import fill_doc
+from ._base import MagnitudeMixin
 from ._classifier import MagnitudeClassifier
-from ._outliers import MagnitudeMixin
 from ._scale import select_scale
-from ._weighting import (
+from ._solvers import (
     DistinctPoints,
     blas_threads,
     check_metric,
@@ -22,10 +21,9 @@ from ._weighting import (
     check_scale,
     solve_cholesky,
 )
+from ._space import S_MIN, schur_terms
 
 __all__ = ["MagnitudeActiveLearner", "query_by_weight"]
-
-_S_MIN = 1e-10
 
 
 def _check_n_queries(n_queries, n_pool):
@@ -103,36 +101,32 @@ def query_by_weight(X_pool, X_labeled, n_queries=1, *, t=None, metric="euclidean
 def _greedy_queries(X_pool, X_labeled, n_queries, t, metric, n_jobs):
     labeled = DistinctPoints(X_labeled).points
     if labeled.shape[0] == 1:
-        R = np.ones((1, 1))
+        w, R = np.ones(1), np.ones((1, 1))
     else:
-        _, _, R = solve_cholesky(labeled, t, metric, n_jobs)
+        w, _, R = solve_cholesky(labeled, t, metric, n_jobs)
     n_pool, n_labeled = X_pool.shape[0], labeled.shape[0]
-    # Rows of U: R'^-1 c for each pool point, one more row per query.
+    # Rows of U: R'^-1 c for each pool point, one more row per query; a = 1 - c'w.
     U = np.empty((n_labeled + n_queries, n_pool))
     C = kernel_matrix(X_pool, labeled, kernel="laplacian", scale=t, metric=metric, n_jobs=n_jobs)
-    U[:n_labeled] = solve_triangular(R, C.T, trans="T", lower=False, check_finite=False)
-    v = np.empty(n_labeled + n_queries)
-    v[:n_labeled] = solve_triangular(R, np.ones(n_labeled), trans="T", lower=False,
-                                     check_finite=False)
-    s = 1.0 - np.einsum("ij,ij->j", U[:n_labeled], U[:n_labeled])
-    a = 1.0 - U[:n_labeled].T @ v[:n_labeled]
+    U[:n_labeled], a, s = schur_terms(R, C, w)
+    v = np.empty(n_queries)  # the entries of R'^-1 1 for the added rows
     chosen = []
     for step in range(n_queries):
         rows = n_labeled + step
-        gain = np.where(s > _S_MIN, a * a / np.maximum(s, _S_MIN), 0.0)
+        gain = np.where(s > S_MIN, a * a / np.maximum(s, S_MIN), 0.0)
         gain[chosen] = -np.inf
         q = int(np.argmax(gain))
         chosen.append(q)
         if step == n_queries - 1:
             break
-        pivot = np.sqrt(max(s[q], _S_MIN))
+        pivot = np.sqrt(max(s[q], S_MIN))
         k_q = kernel_matrix(X_pool, X_pool[q : q + 1], kernel="laplacian", scale=t,
                             metric=metric)[:, 0]
         e = (k_q - U[:rows].T @ U[:rows, q]) / pivot
-        v[rows] = a[q] / pivot
+        v[step] = a[q] / pivot
         U[rows] = e
         s -= e * e
-        a -= e * v[rows]
+        a -= e * v[step]
     return np.array(chosen, dtype=np.int64)
 
 

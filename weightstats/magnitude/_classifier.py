@@ -11,9 +11,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import fill_doc
-from ._outliers import MagnitudeMixin
+from ._base import MagnitudeMixin
+from ._solvers import DistinctPoints, check_distinct
 from ._space import new_point_weights
-from ._weighting import DistinctPoints, check_distinct
 
 __all__ = ["MagnitudeClassifier"]
 

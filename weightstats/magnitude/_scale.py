@@ -7,13 +7,14 @@ from scipy.optimize import brentq
 from sklearn.utils import check_random_state
 
 from .._kernels import pairwise_distances
-from ._weighting import (
+from ._solvers import (
     DistinctPoints,
-    _resolve_method,
-    _solve,
     check_distinct,
+    check_magnitude_method,
     check_metric,
     check_points,
+    resolve_method,
+    solve,
 )
 
 __all__ = ["select_scale", "DEFAULT_SCALE_FACTOR"]
@@ -144,17 +145,12 @@ def _convergence_scale(U, target, metric, solver, n_jobs):
         raise ValueError(f"target must be in (0, 1); got {target!r}.")
     n = U.shape[0]
     goal = target * n
-    method = _resolve_method(solver, n, None)
-    if method == "local":
-        raise ValueError(
-            "the convergence rule needs magnitudes at small scales, where local weights do not "
-            "sum to the magnitude; use solver='cholesky' or 'cg'."
-        )
+    method = check_magnitude_method(resolve_method(solver, n, None), "solver")
     cache = {}
 
     def gap(log_t):
         if log_t not in cache:
-            w, _ = _solve(U, float(np.exp(log_t)), metric, method, tol=1e-10, max_iter=None,
+            w, _ = solve(U, float(np.exp(log_t)), metric, method, tol=1e-10, max_iter=None,
                           n_neighbors=None, client=None, n_jobs=n_jobs)
             cache[log_t] = w.sum() - goal
         return cache[log_t]

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from .._kernels import kernel_matrix
-from ._weighting import (
+from ._solvers import (
     CHOLESKY_MAX_POINTS,
     LOCAL_NEIGHBORS,
     blas_threads,
@@ -30,9 +30,18 @@ from ._weighting import (
     solve_local,
 )
 
-__all__ = ["fit_space", "new_point_weights", "resolve_estimator_method", "training_scores"]
+__all__ = [
+    "S_MIN",
+    "fit_space",
+    "new_point_weights",
+    "resolve_estimator_method",
+    "schur_terms",
+    "training_scores",
+]
 
-_S_MIN = 1e-10
+#: A Schur complement ``s = 1 - c' Z^-1 c`` below this means the query coincides
+#: with a point of the space (its conditional variance has underflowed).
+S_MIN = 1e-10
 _QUERY_BLOCK_ENTRIES = 1 << 22  # rows of queries x points held at once (32 MB)
 
 
@@ -84,6 +93,32 @@ def _fit_space(points, t, *, metric, method, n_neighbors, tol, n_jobs):
     }
 
 
+def schur_terms(R, C, w):
+    """What adding each query to a space with Cholesky factor ``R`` takes.
+
+    Parameters
+    ----------
+    R : ndarray of shape (n, n)
+        Upper Cholesky factor of the space's similarity matrix, ``R'R = Z``.
+    C : ndarray of shape (m, n)
+        Similarities of ``m`` queries to the ``n`` points.
+    w : ndarray of shape (n,)
+        The space's weighting vector.
+
+    Returns
+    -------
+    V : ndarray of shape (n, m)
+        ``R'^-1 C'``, so that ``c' Z^-1 c = |V[:, q]|^2``.
+    numerator : ndarray of shape (m,)
+        ``1 - c'w``.
+    s : ndarray of shape (m,)
+        The Schur complements ``1 - c' Z^-1 c``; a query's weight on joining
+        is ``numerator / s``, the magnitude increase ``numerator^2 / s``.
+    """
+    V = solve_triangular(R, C.T, trans="T", lower=False, check_finite=False)
+    return V, 1.0 - C @ w, 1.0 - np.einsum("ij,ij->j", V, V)
+
+
 def _exact_new_weights(space, Q, n_jobs):
     U, w, R, t = space["points"], space["weights"], space["factor"], space["t"]
     out = np.empty(Q.shape[0])
@@ -91,12 +126,9 @@ def _exact_new_weights(space, Q, n_jobs):
     for start in range(0, Q.shape[0], block):
         C = kernel_matrix(Q[start : start + block], U, kernel="laplacian", scale=t,
                           metric=space["metric"], n_jobs=n_jobs)
-        numerator = 1.0 - C @ w
-        # R'R = Z, so c' Z^-1 c = |R'^-1 c|^2.
-        V = solve_triangular(R, C.T, trans="T", lower=False, check_finite=False)
-        s = 1.0 - np.einsum("ij,ij->j", V, V)
+        _, numerator, s = schur_terms(R, C, w)
         nearest = np.argmax(C, axis=1)
-        same = (C[np.arange(C.shape[0]), nearest] >= 1.0) | (s < _S_MIN)
+        same = (C[np.arange(C.shape[0]), nearest] >= 1.0) | (s < S_MIN)
         with np.errstate(divide="ignore", invalid="ignore"):
             weights = numerator / s
         out[start : start + block] = np.where(same, w[nearest], weights)
@@ -126,7 +158,7 @@ def _local_new_weights(space, Q, n_jobs):
         numerator = 1.0 - laplacian_matvec(Q, U, w, scale=t, metric=metric, n_jobs=n_jobs)
         s, _ = local_weights(Q, U, neighbors, scale=t, metric=metric, schur=True, n_jobs=n_jobs)
         with np.errstate(divide="ignore", invalid="ignore"):
-            weights = np.where(s < _S_MIN, np.nan, numerator / s)
+            weights = np.where(s < S_MIN, np.nan, numerator / s)
     same = (np.exp(-t * distance[:, 0]) >= 1.0) | ~np.isfinite(weights)
     return np.where(same, w[neighbors[:, 0]], weights)
 

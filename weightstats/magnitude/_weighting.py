@@ -1,512 +1,32 @@
-"""Weighting vectors and magnitude of finite metric spaces: the solvers.
+"""Weighting vectors and magnitude of finite metric spaces: the public functions.
 
 For points ``x_1..x_n`` and a scale ``t > 0`` the similarity matrix is
 ``Z[i, j] = exp(-t d(x_i, x_j))``; the weighting vector ``w`` solves
-``Z w = 1`` and the magnitude is ``sum(w)``. ``Z`` is positive definite for
-distinct points under the Euclidean and Manhattan metrics (the Laplacian
-kernel is positive definite on both), so three solvers apply:
-
-* ``"cholesky"``: ``Z`` is formed (lower triangle only) and factored in place
-  by LAPACK ``potrf``; the exact reference. O(n^2) memory, O(n^3) time.
-* ``"cg"``: conjugate gradients with matrix-free products ``Z v`` (each pair
-  formed once per product, O(n) memory), preconditioned by a factorised sparse
-  approximate inverse (FSAI) on a nearest-neighbour pattern; the products can
-  run on a ``dask.distributed`` cluster.
-* ``"local"``: each point's weight from the weighting vector of the point and
-  its ``k`` nearest neighbours; linear time, accurate only at large ``t``.
-
-Duplicated rows are merged before solving: the weighting vector of the
-distinct points is computed and each copy gets an equal share of its point's
-weight. This is the minimum-norm solution of the singular but consistent
-system, and the magnitude equals that of the set of distinct points.
+``Z w = 1`` and the magnitude is ``sum(w)``. The solvers live in
+``_solvers``; the scale rules in ``_scale``.
 """
 
-import contextlib
 import numbers
-import time
-import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import LinAlgWarning, blas, lapack
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_array
 
-from .._kernels import n_threads_from_jobs
-from .._kernels._pairwise import _check_positive
-from .._kernels._laplacian import (
-    laplacian_lower,
-    laplacian_matvec,
-    laplacian_symv,
-    laplacian_symv_single,
+from ._distributed import DistributedPoints, is_dask_array
+from ._scale import select_scale
+from ._solvers import (
+    DistinctPoints,
+    Neighbours,
+    check_distinct,
+    check_magnitude_method,
+    check_metric,
+    check_points,
+    check_scale,
+    check_solver_options,
+    resolve_method,
+    solve,
 )
 
 __all__ = ["boundary_scores", "magnitude", "magnitude_function", "weighting_vector"]
-
-METRICS = ("euclidean", "manhattan")
-METHODS = ("auto", "cholesky", "cg", "local")
-#: ``method="auto"`` uses the dense Cholesky factorisation up to this many distinct points
-#: (the factor takes 8 n^2 bytes: 800 MB here) and conjugate gradients beyond.
-CHOLESKY_MAX_POINTS = 10_000
-#: Default number of neighbours of the local method.
-LOCAL_NEIGHBORS = 50
-#: Default size of the FSAI preconditioner's neighbour pattern.
-FSAI_NEIGHBORS = 64
-#: CG uses single-precision products first from this many distinct points on.
-MIXED_PRECISION_MIN_POINTS = 4096
-#: A Cholesky pivot (the conditional variance of a point given the earlier ones)
-#: below this means near-duplicate points or a tiny ``t``: the jitter fallback starts.
-PIVOT_MIN = 1e-10
-
-
-def check_points(X, *, name="X", min_points=2):
-    """Validate a point cloud: 2-d, numeric, finite, at least ``min_points`` rows."""
-    X = check_array(X, dtype=np.float64, order="C", input_name=name)
-    if X.shape[0] < min_points:
-        raise ValueError(
-            f"{name} has {X.shape[0]} point(s); magnitude needs at least {min_points} "
-            "points (n_samples >= 2)."
-        )
-    return X
-
-
-def check_scale(t, name="t"):
-    """Validate a scale: a positive finite number."""
-    _check_positive(t, name)
-    return float(t)
-
-
-def check_metric(metric):
-    """Validate a metric name."""
-    if metric not in METRICS:
-        raise ValueError(
-            f"metric={metric!r} is not supported; use one of {list(METRICS)} (the similarity "
-            "exp(-t d) is positive definite for both, which the solvers rely on)."
-        )
-    return metric
-
-
-def check_method(method):
-    """Validate a solver name."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}.")
-    return method
-
-
-class DistinctPoints:
-    """The distinct rows of ``X`` and how the rows map onto them.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Validated points.
-
-    Attributes
-    ----------
-    points : ndarray of shape (n_distinct, n_features)
-        The distinct points, in order of first appearance.
-    inverse : ndarray of int of shape (n_samples,) or None
-        Row -> distinct point; ``None`` when all rows are distinct.
-    counts : ndarray of int of shape (n_distinct,) or None
-        Copies of each distinct point; ``None`` when all rows are distinct.
-    """
-
-    def __init__(self, X):
-        # ``+ 0.0`` turns -0.0 into 0.0, so the comparison sees points, not bit patterns.
-        rows = np.ascontiguousarray(X + 0.0).view(np.dtype((np.void, 8 * X.shape[1])))[:, 0]
-        _, first, inverse, counts = np.unique(
-            rows, return_index=True, return_inverse=True, return_counts=True
-        )
-        if first.shape[0] == X.shape[0]:
-            self.points, self.inverse, self.counts = X, None, None
-            return
-        # Number the distinct points in order of first appearance.
-        order = np.argsort(first, kind="stable")
-        relabel = np.empty_like(order)
-        relabel[order] = np.arange(order.shape[0])
-        self.points = np.ascontiguousarray(X[first[order]])
-        self.inverse = relabel[inverse.ravel()]
-        self.counts = counts[order]
-
-    @property
-    def n_distinct(self):
-        return self.points.shape[0]
-
-    def split(self, values):
-        """Per-row values from per-point ``values``, each copy getting an equal share."""
-        if self.inverse is None:
-            return values
-        return (values / self.counts)[self.inverse]
-
-    def broadcast(self, values):
-        """Per-row values from per-point ``values`` (copies get the full value)."""
-        return values if self.inverse is None else values[self.inverse]
-
-
-def check_distinct(distinct, name="X"):
-    """Raise when fewer than two distinct points remain."""
-    if distinct.n_distinct < 2:
-        raise ValueError(
-            f"all points of {name} are identical: the magnitude of a one-point space is 1 at "
-            "every scale and no scale or weighting can be estimated; pass at least two "
-            "distinct points."
-        )
-
-
-# --------------------------------------------------------------------- solvers
-
-_CONTROLLER = None
-
-
-@contextlib.contextmanager
-def blas_threads(n_jobs):
-    """Limit BLAS/LAPACK to the threads ``n_jobs`` allows (1 for ``None``).
-
-    ``n_jobs`` bounds all of a call's parallelism, not only the numba kernels:
-    multithreaded BLAS on a busy machine (or under pytest-xdist) loses far more
-    to oversubscription than it gains.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=n_threads_from_jobs(n_jobs), user_api="blas"):
-        yield
-
-
-def _cholesky_factor(U, t, metric, n_jobs):
-    """Upper Cholesky factor R (F-order, R'R = Z) of the similarity matrix, or None."""
-    Z = laplacian_lower(U, scale=t, metric=metric, n_jobs=n_jobs)
-    # Z.T is F-contiguous with our lower triangle as its upper one: potrf works
-    # in place, with no copy of the n x n matrix.
-    R, info = lapack.dpotrf(Z.T, lower=0, overwrite_a=1, clean=0)
-    if info != 0 or np.min(np.diagonal(R)) ** 2 < PIVOT_MIN:
-        return None
-    return R
-
-
-def _jittered_solution(U, t, metric, n_jobs, max_refinements=20):
-    """Weighting vector of an ill-conditioned Z: jitter the diagonal, then refine.
-
-    ``Z + jitter I`` is factored with the smallest jitter (1e-10, 1e-9, ...)
-    whose pivots pass; iterative refinement against the exact ``Z`` then
-    removes as much of the jitter's bias as the conditioning allows.
-    """
-    Z = laplacian_lower(U, scale=t, metric=metric, n_jobs=n_jobs).T  # upper triangle valid
-    n = Z.shape[0]
-    ones = np.ones(n)
-    jitter = PIVOT_MIN
-    while True:
-        A = Z.copy(order="F")
-        A[np.diag_indices(n)] += jitter
-        R, info = lapack.dpotrf(A, lower=0, overwrite_a=1, clean=0)
-        if info == 0 and np.min(np.diagonal(R)) ** 2 >= PIVOT_MIN:
-            break
-        jitter *= 10.0
-    w, _ = lapack.dpotrs(R, ones, lower=0)
-    residual = ones - blas.dsymv(1.0, Z, w, lower=0)
-    norm = np.linalg.norm(residual)
-    steps = 0
-    for _ in range(max_refinements):
-        correction, _ = lapack.dpotrs(R, residual, lower=0)
-        candidate = w + correction
-        new_residual = ones - blas.dsymv(1.0, Z, candidate, lower=0)
-        new_norm = np.linalg.norm(new_residual)
-        if not new_norm < 0.9 * norm:
-            break
-        w, residual, norm, steps = candidate, new_residual, new_norm, steps + 1
-    relative = norm / np.sqrt(n)
-    warnings.warn(
-        "The similarity matrix exp(-t D) is numerically singular at t="
-        f"{t:.4g} (near-duplicate points or a very small scale): added jitter {jitter:.1e} "
-        f"to its diagonal; after {steps} refinement step(s) the relative residual "
-        f"||1 - Z w|| / ||1|| is {relative:.1e}.",
-        LinAlgWarning,
-        stacklevel=4,
-    )
-    return w, {"jitter": jitter, "residual": relative, "n_refinements": steps}, R
-
-
-def solve_cholesky(U, t, metric="euclidean", n_jobs=None):
-    """Exact weighting vector by Cholesky; returns ``(w, info, R)`` with ``R'R = Z``.
-
-    Only the upper triangle of ``R`` is meaningful (LAPACK leaves the rest).
-    """
-    R = _cholesky_factor(U, t, metric, n_jobs)
-    if R is None:
-        w, info, R = _jittered_solution(U, t, metric, n_jobs)
-    else:
-        w, _ = lapack.dpotrs(R, np.ones(U.shape[0]), lower=0, overwrite_b=1)
-        info = {"jitter": 0.0, "residual": None}
-    return w, {"method": "cholesky", **info}, R
-
-
-#: Exact neighbour search: scikit-learn's trees in few dimensions, our brute-force
-#: kernel beyond (trees degenerate there) up to this many points.
-BRUTE_FORCE_MIN_FEATURES = 5
-BRUTE_FORCE_MAX_POINTS = 200_000
-
-
-def nearest_neighbors(U, n_neighbors, metric, n_jobs):
-    """Indices of the ``n_neighbors`` nearest other points of each point."""
-    k = min(n_neighbors, U.shape[0] - 1)
-    if U.shape[1] >= BRUTE_FORCE_MIN_FEATURES and U.shape[0] <= BRUTE_FORCE_MAX_POINTS:
-        from .._kernels._knn import nearest_neighbors_brute
-
-        return nearest_neighbors_brute(U, k, metric=metric, n_jobs=n_jobs)
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(n_neighbors=k, metric=metric, n_jobs=n_jobs).fit(U)
-    return index.kneighbors(return_distance=False)
-
-
-class Neighbours:
-    """Nearest-neighbour lists of the distinct points, computed once and reused."""
-
-    def __init__(self, U, metric, n_jobs):
-        self.U, self.metric, self.n_jobs = U, metric, n_jobs
-        self._cache = None
-
-    def get(self, k):
-        k = min(k, self.U.shape[0] - 1)
-        if self._cache is None or self._cache.shape[1] < k:
-            self._cache = nearest_neighbors(self.U, k, self.metric, self.n_jobs)
-        return self._cache[:, :k]
-
-
-def solve_local(U, t, metric="euclidean", n_neighbors=None, n_jobs=None, neighbours=None):
-    """Local approximation: each weight from its point and its k nearest neighbours."""
-    from .._kernels._local import local_weights
-
-    k = LOCAL_NEIGHBORS if n_neighbors is None else n_neighbors
-    neighbours = neighbours or Neighbours(U, metric, n_jobs)
-    w, jittered = local_weights(U, U, neighbours.get(k), scale=t, metric=metric, n_jobs=n_jobs)
-    if jittered.any():
-        warnings.warn(
-            f"{int(jittered.sum())} neighbourhood(s) had numerically singular similarity "
-            "matrices (near-duplicate points) and were solved with diagonal jitter >= 1e-10.",
-            LinAlgWarning,
-            stacklevel=3,
-        )
-    info = {"method": "local", "n_neighbors": min(k, U.shape[0] - 1),
-            "n_jittered": int(jittered.sum())}
-    return w, info
-
-
-def _fsai_preconditioner(U, t, metric, k, neighbours, n_jobs):
-    """M^-1 = G'G with G the FSAI factor on each point's earlier nearest neighbours.
-
-    The ordering is a fixed pseudo-random permutation: with a spatial ordering
-    every point's earlier neighbours would lie on one side of it.
-    """
-    import scipy.sparse as sp
-
-    from .._kernels._local import fsai_rows
-
-    n = U.shape[0]
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.random.default_rng(0).permutation(n)] = np.arange(n)
-    candidates = neighbours.get(2 * k)
-    earlier = rank[candidates] < rank[:, None]
-    # Stable sort moves the earlier neighbours to the front, nearest first.
-    order = np.argsort(~earlier, axis=1, kind="stable")
-    pattern = np.take_along_axis(np.where(earlier, candidates, -1), order, axis=1)[:, :k]
-    data, indices, indptr, jittered = fsai_rows(U, pattern, scale=t, metric=metric, n_jobs=n_jobs)
-    G = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-    GT = G.T.tocsr()
-    return lambda r: GT @ (G @ r), int(jittered.sum())
-
-
-def _dask_chunk_matvec(points, all_points, v, t, metric):
-    return laplacian_matvec(points, all_points, v, scale=t, metric=metric)
-
-
-class DaskMatvec:
-    """``Z @ v`` as row-chunk tasks on a ``dask.distributed`` client.
-
-    The points are scattered once (the full set broadcast to every worker,
-    plus one chunk of rows per task); each product scatters ``v`` and gathers
-    the chunks of ``Z v``.
-    """
-
-    def __init__(self, client, U, t, metric, n_chunks=None):
-        if n_chunks is None:
-            n_chunks = max(1, 2 * sum(client.nthreads().values()))
-        bounds = np.linspace(0, U.shape[0], min(n_chunks, U.shape[0]) + 1).astype(int)
-        self.client, self.t, self.metric = client, t, metric
-        self.all_points = client.scatter(U, broadcast=True)
-        self.chunks = [client.scatter(U[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-
-    def __call__(self, v):
-        v_future = self.client.scatter(v, broadcast=True)
-        futures = [
-            self.client.submit(
-                _dask_chunk_matvec, chunk, self.all_points, v_future, self.t, self.metric,
-                pure=False,
-            )
-            for chunk in self.chunks
-        ]
-        return np.concatenate(self.client.gather(futures))
-
-
-def _pcg(matvec, precondition, x, r, tol, max_iter, b_norm):
-    """Preconditioned CG from ``x`` with residual ``r``; returns ``(x, residual, n_iter)``."""
-    z = precondition(r)
-    p = z.copy()
-    rz = r @ z
-    residual = np.linalg.norm(r) / b_norm
-    n_iter = 0
-    while residual > tol and n_iter < max_iter:
-        Ap = matvec(p)
-        alpha = rz / (p @ Ap)
-        x += alpha * p
-        r -= alpha * Ap
-        residual = np.linalg.norm(r) / b_norm
-        n_iter += 1
-        if residual <= tol:
-            break
-        z = precondition(r)
-        rz_new = r @ z
-        p *= rz_new / rz
-        p += z
-        rz = rz_new
-    return x, residual, n_iter
-
-
-def solve_cg(
-    U,
-    t,
-    metric="euclidean",
-    *,
-    tol=1e-8,
-    max_iter=None,
-    x0=None,
-    preconditioner="fsai",
-    n_neighbors=None,
-    client=None,
-    n_jobs=None,
-    neighbours=None,
-    mixed=None,
-):
-    """Preconditioned conjugate gradients on ``Z w = 1`` with matrix-free products.
-
-    Mixed precision (default from ``MIXED_PRECISION_MIN_POINTS`` points, not on
-    dask): CG runs first with single-precision products (about twice as fast,
-    relative error ~1e-7) down to ``max(tol, 1e-6)``; the true residual is
-    then computed in double precision and, while above ``tol``, CG restarts
-    from there with double-precision products. Stops when the relative
-    residual ``||1 - Z w|| / ||1||`` is at most ``tol`` (the true one after the
-    first phase, the recurrence's in the second); warns with the achieved
-    value otherwise.
-    """
-    n = U.shape[0]
-    max_iter = max(100, n // 10) if max_iter is None else max_iter
-    if mixed is None:
-        mixed = client is None and n >= MIXED_PRECISION_MIN_POINTS
-    if client is not None:
-        matvec = DaskMatvec(client, U, t, metric)
-    else:
-        UT = np.ascontiguousarray(U.T)
-
-        def matvec(v):
-            return laplacian_symv(U, v, scale=t, metric=metric, n_jobs=n_jobs, _XT=UT)
-
-    info = {"method": "cg", "tol": tol, "preconditioner": preconditioner, "n_jittered": 0}
-    start = time.perf_counter()
-    if preconditioner == "fsai" and n > 2:
-        k = FSAI_NEIGHBORS if n_neighbors is None else n_neighbors
-        neighbours = neighbours or Neighbours(U, metric, n_jobs)
-        precondition, info["n_jittered"] = _fsai_preconditioner(
-            U, t, metric, k, neighbours, n_jobs
-        )
-    else:
-
-        def precondition(r):
-            return r.copy()
-
-    info["setup_seconds"] = time.perf_counter() - start
-    b_norm = np.sqrt(n)
-    x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
-    n_single = n_double = 0
-    if mixed:
-        U32 = U.astype(np.float32)
-        UT32 = np.ascontiguousarray(U32.T)
-
-        def matvec_single(v):
-            return laplacian_symv_single(U32, v, scale=t, metric=metric, n_jobs=n_jobs,
-                                         _XT=UT32)
-
-        r = np.ones(n) - (matvec_single(x) if x0 is not None else 0.0)
-        x, _, n_single = _pcg(matvec_single, precondition, x, r, max(tol, 1e-6), max_iter,
-                              b_norm)
-    if mixed or x0 is not None:
-        r = np.ones(n) - matvec(x)
-        n_double += 1
-    else:
-        r = np.ones(n)
-    x, residual, n_iter = _pcg(matvec, precondition, x, r, tol, max_iter - n_single, b_norm)
-    n_double += n_iter
-    if residual > tol:
-        warnings.warn(
-            f"conjugate gradients stopped after {n_single + n_iter} iterations with relative "
-            f"residual {residual:.2e} > tol={tol:.1e}; increase max_iter or use "
-            "method='cholesky'.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    info.update(n_iter=n_single + n_iter, n_iter_single=n_single, n_matvec_double=n_double,
-                residual=residual, jitter=0.0,
-                solve_seconds=time.perf_counter() - start - info["setup_seconds"])
-    return x, info
-
-
-# ------------------------------------------------------------------ public API
-
-
-def _resolve_method(method, n_distinct, client):
-    check_method(method)
-    if client is not None:
-        if method not in ("auto", "cg"):
-            raise ValueError(
-                f"client= runs the conjugate-gradient products; got method={method!r}."
-            )
-        return "cg"
-    if method == "auto":
-        return "cholesky" if n_distinct <= CHOLESKY_MAX_POINTS else "cg"
-    return method
-
-
-def _check_solver_options(tol, max_iter, n_neighbors):
-    if not isinstance(tol, numbers.Real) or isinstance(tol, bool) or not 0 < tol < 1:
-        raise ValueError(f"tol must be a number in (0, 1); got {tol!r}.")
-    for value, name in ((max_iter, "max_iter"), (n_neighbors, "n_neighbors")):
-        if value is not None and (
-            not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer or None; got {value!r}.")
-
-
-def _solve(U, t, metric, method, *, tol, max_iter, n_neighbors, client, n_jobs, x0=None,
-           neighbours=None):
-    with blas_threads(n_jobs):
-        return _solve_unlimited(U, t, metric, method, tol=tol, max_iter=max_iter,
-                                n_neighbors=n_neighbors, client=client, n_jobs=n_jobs, x0=x0,
-                                neighbours=neighbours)
-
-
-def _solve_unlimited(U, t, metric, method, *, tol, max_iter, n_neighbors, client, n_jobs, x0,
-                     neighbours):
-    if method == "cholesky":
-        w, info, _ = solve_cholesky(U, t, metric, n_jobs)
-    elif method == "cg":
-        w, info = solve_cg(
-            U, t, metric, tol=tol, max_iter=max_iter, x0=x0, n_neighbors=n_neighbors,
-            client=client, n_jobs=n_jobs, neighbours=neighbours,
-        )
-    else:
-        w, info = solve_local(U, t, metric, n_neighbors, n_jobs, neighbours=neighbours)
-    return w, info
 
 
 def weighting_vector(
@@ -529,8 +49,10 @@ def weighting_vector(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        The points (at least two distinct ones). Not standardised.
+    X : array-like or dask array of shape (n_samples, n_features)
+        The points (at least two distinct ones). Not standardised. With
+        ``client``, a dask array stays on the cluster (its rows must be
+        distinct).
     t : float
         The scale, ``t > 0``; see :func:`select_scale`.
     metric : {"euclidean", "manhattan"}, default="euclidean"
@@ -541,8 +63,9 @@ def weighting_vector(
         products (O(n) memory beyond the preconditioner's n x k pattern).
         ``"local"``: each point's weight in the space made of it and its
         ``n_neighbors`` nearest neighbours (approximate, accurate at large
-        ``t`` only; see the user guide). ``"auto"``: Cholesky up to 10,000
-        distinct points, CG beyond.
+        ``t`` only; see the user guide; these weights do not sum to the
+        magnitude). ``"auto"``: Cholesky up to 10,000 distinct points, CG
+        beyond.
     tol : float, default=1e-8
         CG stops when the relative residual ``||1 - Z w|| / ||1||`` is below
         ``tol``.
@@ -552,13 +75,17 @@ def weighting_vector(
         Neighbourhood size: of the local method (default 50) or of the CG
         preconditioner's sparsity pattern (default 64).
     client : dask.distributed.Client, default=None
-        Run the CG products ``Z v`` as tasks on this cluster (row chunks
-        against all points); implies ``method="cg"``.
+        Run CG on this cluster (implies ``method="cg"``): the points, the
+        products ``Z v`` (one task per pair of row blocks, each pair of
+        points formed once), the neighbour search and the preconditioner's
+        rows stay on the workers; the client keeps a few vectors of length
+        ``n``. See the user guide for the memory each side needs.
     n_jobs : int, default=None
         Threads for the kernels; ``None`` means 1, ``-1`` all processors.
     return_info : bool, default=False
-        Also return a dict describing the solve (method, CG iterations and
-        residual, diagonal jitter added, ...).
+        Also return a dict describing the solve (method; for CG the
+        iterations, whether ``tol`` was reached and the true residual where
+        it was computed; diagonal jitter added, ...).
 
     Returns
     -------
@@ -589,20 +116,33 @@ def weighting_vector(
     >>> weighting_vector(X, t=1.0).round(4)  # the middle point is interior
     array([0.7311, 0.4621, 0.7311])
     """
-    X = check_points(X)
     t = check_scale(t)
     check_metric(metric)
-    _check_solver_options(tol, max_iter, n_neighbors)
-    distinct = DistinctPoints(X)
-    check_distinct(distinct)
-    method = _resolve_method(method, distinct.n_distinct, client)
-    w, info = _solve(
-        distinct.points, t, metric, method, tol=tol, max_iter=max_iter,
+    check_solver_options(tol, max_iter, n_neighbors)
+    points, distinct = _points(X, metric, method, client)
+    method = resolve_method(method, points.shape[0], client)
+    w, info = solve(
+        points, t, metric, method, tol=tol, max_iter=max_iter,
         n_neighbors=n_neighbors, client=client, n_jobs=n_jobs,
     )
-    info.update(t=t, n_distinct=distinct.n_distinct)
-    w = distinct.split(w)
+    info.update(t=t, n_distinct=points.shape[0])
+    w = w if distinct is None else distinct.split(w)
     return (w, info) if return_info else w
+
+
+def _points(X, metric, method, client):
+    """The points to solve on, and the ``DistinctPoints`` mapping rows to them.
+
+    With a client, a dask array stays on the cluster (``DistributedPoints``,
+    no mapping: duplicated rows are refused there); anything else is
+    validated and merged into distinct points here.
+    """
+    if client is not None and is_dask_array(X):
+        resolve_method(method, X.shape[0], client)
+        return DistributedPoints(client, X, metric), None
+    distinct = DistinctPoints(check_points(X))
+    check_distinct(distinct)
+    return distinct.points, distinct
 
 
 def magnitude(X, t, **kwargs):
@@ -616,7 +156,10 @@ def magnitude(X, t, **kwargs):
         The scale, ``t > 0``.
     **kwargs : dict
         Solver options of :func:`weighting_vector` (``metric``, ``method``,
-        ``tol``, ``n_neighbors``, ``client``, ``n_jobs``).
+        ``tol``, ``n_neighbors``, ``client``, ``n_jobs``). ``method="local"``
+        is refused: local weights approximate each point's weight, but their
+        sum is not the magnitude (it can be negative); use ``"cg"`` for large
+        data.
 
     Returns
     -------
@@ -634,6 +177,7 @@ def magnitude(X, t, **kwargs):
     """
     if kwargs.get("return_info"):
         raise ValueError("magnitude() returns a number; call weighting_vector(return_info=True).")
+    check_magnitude_method(kwargs.get("method"))
     return float(np.sum(weighting_vector(X, t, **kwargs)))
 
 
@@ -642,14 +186,14 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
     """Magnitude at many scales, ``t -> Mag(tX)``, reusing work across scales.
 
     Reused across scales: the distinct points and their transpose, the
-    nearest-neighbour graph (local method and the CG preconditioner's
-    pattern) and, for CG, the previous scale's solution as the starting point.
+    nearest-neighbour graph of the CG preconditioner's pattern and, for CG,
+    the previous scale's solution as the starting point.
     The Cholesky path refactors ``Z`` at every scale: ``exp(-t D)`` has no
     shared factorisation or eigenbasis across ``t``.
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or dask array of shape (n_samples, n_features)
         The points.
     ts : array-like of float, default=None
         Scales (positive). ``None`` means ``n_ts`` evenly spaced scales up to
@@ -660,18 +204,19 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
         Number of scales when ``ts`` is ``None``.
     metric : {"euclidean", "manhattan"}, default="euclidean"
         The distance.
-    method : {"auto", "cholesky", "cg", "local"}, default="auto"
-        Solver; see :func:`weighting_vector`. With ``"local"`` the values are
-        sums of local weights, close to the magnitude only at large scales
-        (and ``ts`` must be given).
+    method : {"auto", "cholesky", "cg"}, default="auto"
+        Solver; see :func:`weighting_vector`. ``"local"`` is refused (local
+        weights do not sum to the magnitude).
     tol : float, default=1e-8
         CG tolerance.
     max_iter : int, default=None
         Maximum CG iterations per scale.
     n_neighbors : int, default=None
-        Neighbourhood size of the local method or the CG preconditioner.
+        Neighbourhood size of the CG preconditioner (default 64).
     client : dask.distributed.Client, default=None
-        Run the CG products on this cluster.
+        Run CG on this cluster (see :func:`weighting_vector`); the points
+        are sent once for all scales. With a dask array ``X``, ``ts`` must
+        be given.
     n_jobs : int, default=None
         Threads for the kernels.
 
@@ -692,28 +237,30 @@ def magnitude_function(X, ts=None, *, n_ts=30, metric="euclidean", method="auto"
     1.0     2.8485
     2.0     4.0464
     """
-    X = check_points(X)
     check_metric(metric)
-    _check_solver_options(tol, max_iter, n_neighbors)
-    distinct = DistinctPoints(X)
-    check_distinct(distinct)
+    check_magnitude_method(method)
+    check_solver_options(tol, max_iter, n_neighbors)
+    if ts is None and client is not None and is_dask_array(X):
+        raise ValueError("pass the scales ts with a dask array; the default grid needs the "
+                         "convergence scale, found by solves on one machine.")
+    U, distinct = _points(X, metric, method, client)
     if ts is None:
-        from ._scale import select_scale
-
         if not isinstance(n_ts, numbers.Integral) or n_ts < 1:
             raise ValueError(f"n_ts must be a positive integer; got {n_ts!r}.")
-        t_conv = select_scale(distinct.points, "convergence", metric=metric, solver=method,
-                              n_jobs=n_jobs)
+        t_conv = select_scale(U, "convergence", metric=metric, solver=method, n_jobs=n_jobs)
         ts = np.linspace(t_conv / n_ts, t_conv, n_ts)
     ts = np.sort(np.array([check_scale(float(t), "each t in ts") for t in np.ravel(ts)]))
     if ts.size == 0:
         raise ValueError("ts is empty; pass at least one scale.")
-    U = distinct.points
-    method = _resolve_method(method, distinct.n_distinct, client)
-    neighbours = Neighbours(U, metric, n_jobs) if method in ("cg", "local") else None
+    method = resolve_method(method, U.shape[0], client)
+    neighbours = None
+    if client is not None and not isinstance(U, DistributedPoints):
+        U = DistributedPoints(client, U, metric)  # scattered once for all scales
+    elif method == "cg" and client is None:
+        neighbours = Neighbours(U, metric, n_jobs)
     values, w = [], None
     for t in ts:
-        w, _ = _solve(
+        w, _ = solve(
             U, t, metric, method, tol=tol, max_iter=max_iter, n_neighbors=n_neighbors,
             client=client, n_jobs=n_jobs, x0=w if method == "cg" else None,
             neighbours=neighbours,
@@ -742,7 +289,9 @@ def boundary_scores(X, t=None, *, metric="euclidean", method="auto", n_neighbors
     metric : {"euclidean", "manhattan"}, default="euclidean"
         The distance.
     method : {"auto", "cholesky", "cg", "local"}, default="auto"
-        Solver; see :func:`weighting_vector`.
+        Solver; see :func:`weighting_vector`. With ``"local"`` the
+        normaliser is the sum of the local weights, close to the magnitude
+        only at large scales such as the default.
     n_neighbors : int, default=None
         Neighbourhood size of the local method or the CG preconditioner.
     n_jobs : int, default=None
@@ -764,8 +313,6 @@ def boundary_scores(X, t=None, *, metric="euclidean", method="auto", n_neighbors
     """
     X = check_points(X)
     if t is None:
-        from ._scale import select_scale
-
         t = select_scale(X, "median", metric=metric)
     w = weighting_vector(X, t, metric=metric, method=method, n_neighbors=n_neighbors,
                          n_jobs=n_jobs)

@@ -489,9 +489,19 @@ class _KernelIPM(BalancingIPM):
             e_s = e[s_pos]
 
             def solve(mu, warm):
-                return _qp.lowrank_ridge_qp(A, e_s + mu / p, b_lr, beta=beta, cap=cap,
-                                            alpha0=warm.get("alpha"), tol=tol,
-                                            max_iter=max_iter or 200)
+                res = _qp.lowrank_ridge_qp(A, e_s + mu / p, b_lr, beta=beta, cap=cap,
+                                           alpha0=warm.get("alpha"), tol=tol,
+                                           max_iter=max_iter or 200)
+                if not res.converged:
+                    # The semismooth Newton method can stall at a kink of the dual;
+                    # the interior point on the same factor always gets there.
+                    ipm = _qp.interior_point(_qp.LowRankOperator(A, e_s, mu / p), b_lr, cap=cap,
+                                             tol=tol, max_iter=max_iter or 200)
+                    if ipm.gap < res.gap:
+                        ipm.update(alpha=A.T @ ipm.x - beta,
+                                   iterations=res.iterations + ipm.iterations)
+                        res = ipm
+                return res
             return solve
         if rep == "dense":
             def solve(mu, warm):
@@ -1288,7 +1298,11 @@ class IPMBalancer(BaseBalancer):
         separated = [name for j, name in enumerate(self._feature_names())
                      if X[treated, j].min() > X[~treated, j].max()
                      or X[treated, j].max() < X[~treated, j].min()]
-        poor = self.ipm_after_ > 0.5 * self.ipm_before_ and self.ipm_before_ > 0
+        # Groups already within the stable solution's slack of balance (uniform
+        # weights kept) are not a sign of poor overlap.
+        within_slack = all(np.isinf(info.get("penalty_weight", 0.0)) for info in infos.values())
+        poor = (self.ipm_after_ > 0.5 * self.ipm_before_ and self.ipm_before_ > 0
+                and not within_slack)
         if separated or poor:
             ess_t = _kish(s[treated] * weights[treated])
             ess_c = _kish(s[~treated] * weights[~treated])

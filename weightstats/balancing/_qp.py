@@ -278,22 +278,25 @@ def _weighted_threshold(c, h, cap=None):
     The minimiser of ``sum(h m^2) - 2 c'm`` over the (capped) simplex, for
     ``h > 0``. ``sum(m)`` is piecewise linear and non-increasing in ``tau``
     with breakpoints ``c`` (a unit leaves zero) and ``c - h cap`` (a unit
-    reaches its cap): bisection over the sorted breakpoints, then the exact
-    root of the linear piece.
+    reaches its cap). Without caps one sort finds the active set (as for the
+    Euclidean projection onto the simplex); with caps, bisection over the
+    sorted breakpoints, then the exact root of the linear piece.
     """
-    upper = np.inf if cap is None else cap
+    if cap is None:
+        # Sort once: with the k largest c active, tau solves a linear equation.
+        order = np.argsort(c)[::-1]
+        cs, inv_h = c[order], 1.0 / h[order]
+        taus = (np.cumsum(cs * inv_h) - 1.0) / np.cumsum(inv_h)
+        k = int(np.flatnonzero(cs > taus)[-1])
+        return np.maximum((c - taus[k]) / h, 0.0)
+    upper = cap
 
     def total(tau):
         return np.clip((c - tau) / h, 0.0, upper).sum()
 
-    breaks = c if cap is None else np.concatenate([c, c - h * cap])
-    breaks = np.unique(breaks)
+    breaks = np.unique(np.concatenate([c, c - h * cap]))
     lo, hi = 0, breaks.shape[0] - 1
     if total(breaks[lo]) <= 1.0:
-        if cap is None:
-            # Every unit is positive: sum((c - tau) / h) = 1 is linear in tau.
-            tau = (np.sum(c / h) - 1.0) / np.sum(1.0 / h)
-            return np.maximum((c - tau) / h, 0.0)
         # Below the smallest breakpoint every unit is at its cap (sum(cap) == 1).
         return cap / cap.sum()
     while hi - lo > 1:
@@ -774,17 +777,11 @@ def lowrank_ridge_qp(A, h, b, *, beta=None, cap=None, alpha0=None, tol=1e-12, ma
             step = linalg.solve(M, grad, assume_a="pos", check_finite=False)
         except (linalg.LinAlgError, ValueError):
             step = grad
-        slope = 2.0 * float(grad @ step)
-        t = 1.0
-        while True:
-            x_new, value_new = evaluate(alpha + t * step)
-            if value_new >= value + 1e-4 * t * slope or t < 1e-10:
-                break
-            t *= 0.5
-        if t < 1e-10 or value_new - value <= 1e-15 * abs(value):
-            # No further progress in floating point.
-            if value_new > value:
-                alpha, x = alpha + t * step, x_new
+        t, x_new, value_new = _armijo(evaluate, alpha, step, value, 2.0 * float(grad @ step), 1.0)
+        if t is None or value_new - value <= 1e-15 * abs(value):
+            # No further progress (a kink of the dual where the Newton direction
+            # of the current piece does not ascend, or floating point): the
+            # caller decides what to do with an unconverged answer.
             break
         alpha = alpha + t * step
         x, value = x_new, value_new
@@ -799,6 +796,16 @@ def lowrank_ridge_qp(A, h, b, *, beta=None, cap=None, alpha0=None, tol=1e-12, ma
         converged=converged or gap <= tol,
         solver="dual Newton (low-rank factor)",
     )
+
+
+def _armijo(evaluate, alpha, step, value, slope, t, halvings=34):
+    """Backtrack from ``t`` until ``G`` rises by ``1e-4 t slope``; ``(None,) * 3`` if it never does."""
+    for _ in range(halvings):
+        x_new, value_new = evaluate(alpha + t * step)
+        if value_new >= value + 1e-4 * t * slope:
+            return t, x_new, value_new
+        t *= 0.5
+    return None, None, None
 
 
 # Largest dense problem the interior-point method takes on directly (one

@@ -220,8 +220,9 @@ def project_capped_simplex(v, cap=None):
     """Euclidean projection of ``v`` onto ``{x : sum(x) = 1, 0 <= x <= cap}``.
 
     Exact: the solution is ``clip(v - theta, 0, cap)`` and the piecewise-linear
-    equation ``sum(clip(v - theta, 0, cap)) = 1`` is solved between its two
-    bracketing breakpoints, where it is linear.
+    equation ``sum(clip(v - theta, 0, cap)) = 1`` is solved by one sort
+    without caps (Held, Wolfe and Crowder; Duchi et al.) or between its two
+    bracketing breakpoints, where it is linear (see ``_weighted_threshold``).
 
     Parameters
     ----------
@@ -237,39 +238,10 @@ def project_capped_simplex(v, cap=None):
         The projection.
     """
     v = np.asarray(v, dtype=np.float64)
-    if cap is None:
-        # Held, Wolfe and Crowder / Duchi et al.: sort once, find the threshold.
-        u = np.sort(v)[::-1]
-        css = np.cumsum(u) - 1.0
-        ind = np.arange(1, v.shape[0] + 1)
-        k = np.flatnonzero(u - css / ind > 0)[-1]
-        theta = css[k] / (k + 1)
-        return np.maximum(v - theta, 0.0)
-    cap = np.broadcast_to(np.asarray(cap, dtype=np.float64), v.shape)
-    breaks = np.unique(np.concatenate([v, v - cap]))
-
-    def total(theta):
-        return np.clip(v - theta, 0.0, cap).sum()
-
-    # total() decreases in theta: find consecutive breakpoints lo < hi with
-    # total(lo) >= 1 >= total(hi) by bisection over the sorted breakpoints.
-    lo, hi = 0, breaks.shape[0] - 1
-    if total(breaks[hi]) >= 1.0:  # only when sum(cap) == 1 up to rounding
-        return np.clip(v - breaks[hi], 0.0, cap)
-    if total(breaks[lo]) <= 1.0:
-        lo_theta = breaks[lo]
-        # Below the smallest breakpoint every coordinate is at its cap.
-        return np.clip(v - lo_theta, 0.0, cap) / max(total(lo_theta), 1e-300)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if total(breaks[mid]) >= 1.0:
-            lo = mid
-        else:
-            hi = mid
-    a, b = breaks[lo], breaks[hi]
-    ta, tb = total(a), total(b)
-    theta = a + (ta - 1.0) * (b - a) / (ta - tb) if ta > tb else a
-    return np.clip(v - theta, 0.0, cap)
+    # The minimiser of |x|^2 - 2 v'x over the set: the weighted threshold with h = 1.
+    if cap is not None:
+        cap = np.broadcast_to(np.asarray(cap, dtype=np.float64), v.shape)
+    return _weighted_threshold(v, np.ones_like(v), cap)
 
 
 def _weighted_threshold(c, h, cap=None):

@@ -274,11 +274,11 @@ def test_bootstrap_reports_real_non_convergence():
         bal = IPMBalancer(max_iter=2, random_state=0).fit(X, t)
         res = bal.estimate_effect(y, se="bootstrap", n_bootstrap=6)
     assert not bal.solver_info_["converged"]
-    assert res.summary().info["bootstrap: unconverged weights"] == "6 of 6"
+    assert res.summary().info["resamples with unconverged weights"] == "6 of 6"
     assert any("did not converge on 6" in note for note in res.summary().notes)
     ok = EntropyBalancer(random_state=0).fit(X, t).estimate_effect(y, se="bootstrap",
                                                                   n_bootstrap=6)
-    assert ok.summary().info["bootstrap: unconverged weights"] == "0 of 6"
+    assert ok.summary().info["resamples with unconverged weights"] == "0 of 6"
 
 
 def test_bootstrap_replicates_accepts_a_convergence_flag():

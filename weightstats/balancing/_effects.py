@@ -129,8 +129,8 @@ class EffectResults(EstimateResults):
         if se_method == "sandwich":
             all_notes.append(
                 "Sandwich standard errors treat the weights as fixed (not estimated) and use the "
-                "raw outcome; se='residual' accounts for the covariates, se='bootstrap' for the "
-                "estimation of the weights."
+                "raw outcome, ignoring what the covariates explain (se='residual' accounts for "
+                "it); use se='bootstrap' to include the uncertainty of the weights."
             )
         elif se_method == "residual":
             all_notes.append(
@@ -805,7 +805,7 @@ def estimate_balancer_effect(balancer, y, *, augment=None, se="auto", n_bootstra
     if n_unconverged:
         notes.append(f"the weights did not converge on {n_unconverged} of the "
                      f"{len(reps)} resamples used.")
-    common["info"] = dict(info, **{"bootstrap: unconverged weights":
+    common["info"] = dict(info, **{"resamples with unconverged weights":
                                    f"{n_unconverged} of {len(reps)}"})
     if reps.shape[0] < 2:
         raise ValueError("fewer than 2 bootstrap resamples succeeded; no standard error.")

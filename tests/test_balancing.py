@@ -70,7 +70,8 @@ def test_objective_matches_cvxpy(name, representation):
     with warnings.catch_warnings():
         # Matrix-free FISTA may stop at max_iter on the ill-conditioned cases.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        bal = IPMBalancer(representation=representation, tol=tol, **kw).fit(X, t)
+        bal = IPMBalancer(representation=representation, tol=tol, solution="exact",
+                          **kw).fit(X, t)
     info = bal.solver_info_
     for arm, gold in arms.items():
         arm_info = info if "arm" in info else info[arm]
@@ -89,7 +90,8 @@ def test_objective_matches_cvxpy(name, representation):
 
 def test_sigmoid_ipm_matches_cvxpy_linear_program():
     gold = GOLDENS["sigmoid"]
-    bal = IPMBalancer(ipm="sigmoid", random_state=0).fit(np.array(gold["X"]), np.array(gold["t"]))
+    bal = IPMBalancer(ipm="sigmoid", random_state=0, solution="exact").fit(
+        np.array(gold["X"]), np.array(gold["t"]))
     assert bal.ipm_after_ == pytest.approx(gold["max_abs_difference"], rel=1e-6, abs=1e-9)
     assert bal.ipm_after_ < bal.ipm_before_
 
@@ -195,12 +197,21 @@ def test_large_problem_uses_low_rank_factor_and_certifies_exactly():
     n0, n1 = 3000, 150
     X = np.vstack([rng.standard_normal((n0, 3)), rng.standard_normal((n1, 3)) + 0.5])
     t = np.r_[np.zeros(n0), np.ones(n1)]
-    bal = IPMBalancer().fit(X, t)
+    bal = IPMBalancer(solution="exact").fit(X, t)
     info = bal.solver_info_
     assert info["representation"] in ("lowrank", "lowrank+working-set")
     assert info["converged"] and info["relative_gap"] <= 1e-8
     # The exact objective is what was reported, and it is tiny.
     assert info["objective"] < 1e-6 * info["initial_objective"]
+    # The stable solution: within its slack of the optimum (the constraint binds),
+    # certified on the exact kernel, and more effective units.
+    stable = IPMBalancer().fit(X, t)
+    s_info = stable.solver_info_
+    assert s_info["converged"] and s_info["relative_gap"] <= 0.1
+    excess = s_info["objective"] - s_info["exact_objective"]
+    assert excess == pytest.approx(s_info["slack"], rel=0.02)
+    assert s_info["exact_objective"] < 1e-6 * s_info["initial_objective"]
+    assert stable.ess_["control"] > bal.ess_["control"]
 
 
 def test_custom_ipm_can_be_registered():
@@ -375,7 +386,7 @@ def test_effect_results_summary_and_frame():
     lo, hi = res.conf_int(0.05)
     assert lo < res.effect < hi
     text = str(res.summary())
-    for piece in ("Treatment effect (ATT)", "IPM balancing", "treat the weights as fixed",
+    for piece in ("Treatment effect (ATT)", "IPM balancing", "weights treated as fixed",
                   "converged"):
         assert piece in text
     assert res.mean_treated - res.mean_control == pytest.approx(res.effect)
@@ -488,8 +499,8 @@ def test_auto_uses_a_certified_factor_for_mid_sized_problems():
     objective equals the dense solve's to within the tolerance."""
     ks = make_kang_schafer(1000, random_state=1)
     n_controls = int((ks.treatment == 0).sum())
-    auto = IPMBalancer().fit(ks.data, ks.treatment)
-    dense = IPMBalancer(representation="dense").fit(ks.data, ks.treatment)
+    auto = IPMBalancer(solution="exact").fit(ks.data, ks.treatment)
+    dense = IPMBalancer(representation="dense", solution="exact").fit(ks.data, ks.treatment)
     info, ref = auto.solver_info_, dense.solver_info_
     assert info["representation"] == "lowrank" and ref["representation"] == "dense"
     assert info["converged"] and info["relative_gap"] <= 1e-8
@@ -509,12 +520,12 @@ def test_auto_falls_back_to_dense_when_the_factor_is_not_certified(monkeypatch):
 
     monkeypatch.setattr(_ipm._KernelIPM, "_refine_lowrank", uncertified)
     ks = make_kang_schafer(1000, random_state=1)
-    bal = IPMBalancer().fit(ks.data, ks.treatment)
+    bal = IPMBalancer(solution="exact").fit(ks.data, ks.treatment)
     info = bal.solver_info_
     assert info["representation"] == "dense" and info["converged"] and "rank" not in info
     # An explicit low-rank request is honoured (and its failure reported).
     with pytest.warns(ConvergenceWarning):
-        IPMBalancer(representation="lowrank").fit(ks.data, ks.treatment)
+        IPMBalancer(representation="lowrank", solution="exact").fit(ks.data, ks.treatment)
 
 
 # --------------------------------------------------------------------- the propensity model

@@ -345,14 +345,18 @@ def _balance_warnings(fit):
 
 def test_ess_collapse_warns_at_default_settings():
     """One outlier of 1e12 in a treated unit's covariate inflates that covariate's
-    scale: IPM control ESS falls from 17 to 5.5 (of about 200), with a warning."""
+    scale: the exact MMD minimiser's control ESS falls from 17 to 5.5 (of about
+    200), with a warning. The default stable solution keeps 17 (from 36)."""
     ks = make_kang_schafer(400, misspecified=False, random_state=0)
     X = ks.data.copy()
-    assert _balance_warnings(lambda: IPMBalancer().fit(X, ks.treatment)) == []
+    exact = IPMBalancer(solution="exact")
+    assert _balance_warnings(lambda: exact.fit(X, ks.treatment)) == []
     X[np.flatnonzero(ks.treatment == 1)[0], 3] = 1e12
-    messages = _balance_warnings(lambda: IPMBalancer().fit(X, ks.treatment))
+    messages = _balance_warnings(lambda: exact.fit(X, ks.treatment))
     assert any(m.startswith("the control arm's effective sample size after weighting is 5.")
                for m in messages), messages
+    stable = IPMBalancer().fit(X, ks.treatment)
+    assert stable.ess_["control"] > 3 * exact.ess_["control"]
 
 
 def test_ess_collapse_of_inverse_propensity_weights_warns_at_default_settings():

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.base import _fit_context
@@ -28,13 +28,7 @@ from .._kernels import n_threads_from_jobs
 from ..utils import check_binary_treatment, check_group_sizes, check_sample_weight, fill_doc
 from ._diagnostics import BalanceWarning, _kish, balance_table, check_weighting
 from ._weights import _summarise
-from ._effects import (
-    EffectResults,
-    _check_effect_inputs,
-    _describe,
-    _effect_and_influence,
-    bootstrap_replicates,
-)
+from ._effects import estimate_balancer_effect
 
 __all__ = ["BaseBalancer", "OverlapWarning", "arms_for_estimand", "standardize_columns"]
 
@@ -440,12 +434,13 @@ class BaseBalancer(DiagnosticsMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ results
 
-    def estimate_effect(self, y, *, augment=None, se="sandwich", n_bootstrap=200):
+    def estimate_effect(self, y, *, augment=None, se="auto", n_bootstrap=200, cross_fit=None):
         """Estimate the treatment effect on the training units' outcomes.
 
         The Hajek weighted difference of means (optionally augmented with an
         outcome model: the doubly robust estimate). See
-        :func:`~weightstats.balancing.weighted_effect`.
+        :func:`~weightstats.balancing.weighted_effect` and the
+        :ref:`User Guide <balancing>` for the calibration of each standard error.
 
         Parameters
         ----------
@@ -453,88 +448,48 @@ class BaseBalancer(DiagnosticsMixin, BaseEstimator):
             Outcomes of the rows passed to ``fit``, in the same order.
         augment : None, "ols" or regressor, default=None
             Outcome model for the doubly robust estimate, fitted on each
-            reweighted arm.
-        se : {"sandwich", "bootstrap"}, default="sandwich"
-            ``"sandwich"``: influence-function standard error with the weights
-            **treated as fixed** (it ignores their estimation).
-            ``"bootstrap"``: resample the treated and the controls, refit the
-            weights (and outcome model) on every resample; uses ``n_jobs``,
-            ``random_state`` and ``verbose``.
+            reweighted arm (cross-fitted with ``cross_fit``).
+        se : {"auto", "residual", "m-estimation", "sandwich", "bootstrap"}, default="auto"
+            ``"residual"``: influence-function standard error on the
+            residuals of a 5-fold cross-fitted outcome model (kernel ridge
+            regression in the balancing kernel's space for
+            :class:`IPMBalancer`), weights held fixed; with ``augment``, the
+            doubly robust estimate's own. ``"m-estimation"``: stacked
+            estimating equations of the weights and the means, which include
+            the estimation of the weights (:class:`PropensityBalancer` with
+            its default logistic model, :class:`EntropyBalancer`).
+            ``"sandwich"``: raw outcomes with the weights treated as fixed
+            (conservative, often by far). ``"bootstrap"``: resample the
+            treated and the controls, refit the weights (and outcome model)
+            on every resample; uses ``n_jobs``, ``random_state`` and
+            ``verbose``. ``"auto"``: ``"m-estimation"`` for the propensity
+            model (``"sandwich"`` for other classifiers or clipped scores),
+            each balancer's calibrated choice otherwise (see the User Guide);
+            with ``augment``, ``"residual"``.
         n_bootstrap : int, default=200
             Number of bootstrap resamples.
+        cross_fit : int, default=None
+            Folds for cross-fitting the outcome model: ``augment`` is fitted
+            once on each arm when ``None``; the residual standard error uses
+            5 folds when ``None``. Folds are drawn with ``random_state``.
 
         Returns
         -------
         results : EffectResults
             ``effect``, ``se``, ``conf_int()``, ``summary()``,
             ``summary_frame()``; with ``se="bootstrap"`` also percentile
-            intervals (``conf_int(method="percentile")``).
+            intervals (``conf_int(method="percentile")``) and the number of
+            resamples whose weights did not converge.
         """
         check_is_fitted(self)
-        if se not in ("sandwich", "bootstrap"):
-            raise ValueError(f"se must be 'sandwich' or 'bootstrap'; got {se!r}.")
-        X, treated, s = self._X_fit, self.treated_, self._sample_weight_fit
-        y, treated, w, s, _ = _check_effect_inputs(
-            y, treated, self.weights_, X, s, self.estimand, augment, None
-        )
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} entries but the balancer was fitted on "
-                             f"{X.shape[0]} rows.")
-        effect, psi, mean1, mean0 = _effect_and_influence(y, X, treated, w, s, self.estimand,
-                                                          augment)
-        common = dict(
-            estimand=self.estimand, method=self._method_name(), mean_treated=mean1,
-            mean_control=mean0, n_treated=int(treated.sum()), n_control=int((~treated).sum()),
-            ess=self.ess_, augment=_describe(augment), info=self._summary_info(),
-        )
-        if se == "sandwich":
-            return EffectResults(effect, float(np.sqrt(np.sum(s * psi**2))),
-                                 se_method="sandwich", **common)
-        statistic = _BootstrapEffect(self, X, treated, s, y, augment)
-        reps, n_failed, n_unconverged = bootstrap_replicates(
-            statistic, treated, n_resamples=n_bootstrap, random_state=self.random_state,
-            n_jobs=self.n_jobs, verbose=self.verbose,
-        )
-        notes = []
-        if n_failed:
-            notes.append(f"{n_failed} of {n_bootstrap} resamples failed and were dropped.")
-            if n_failed > 0.1 * n_bootstrap:
-                warnings.warn(
-                    f"{n_failed} of {n_bootstrap} bootstrap resamples failed; the bootstrap "
-                    "standard error may be unreliable.", UserWarning, stacklevel=2,
-                )
-        if n_unconverged:
-            notes.append(f"the weights did not converge on {n_unconverged} resamples.")
-        if reps.shape[0] < 2:
-            raise ValueError("fewer than 2 bootstrap resamples succeeded; no standard error.")
-        return EffectResults(effect, float(np.std(reps, ddof=1)), se_method="bootstrap",
-                             bootstrap_estimates=reps, notes=notes, **common)
+        return estimate_balancer_effect(self, y, augment=augment, se=se,
+                                        n_bootstrap=n_bootstrap, cross_fit=cross_fit)
 
     def _method_name(self):
         return type(self).__name__
 
     def _summary_info(self):
         return {}
-
-
-class _BootstrapEffect:
-    """The effect re-estimated on a resample (picklable for joblib)."""
-
-    def __init__(self, balancer, X, treated, sample_weight, y, augment):
-        # Replicates run in parallel themselves: one thread each, 0/1 labels.
-        self.balancer = clone(balancer).set_params(n_jobs=None, pos_label=None, verbose=0)
-        self.X, self.treated, self.s, self.y, self.augment = X, treated, sample_weight, y, augment
-
-    def __call__(self, idx):
-        est = clone(self.balancer)
-        est._in_bootstrap = True
-        X, treated, s = self.X[idx], self.treated[idx], self.s[idx]
-        # The data were validated by the original fit: go straight to the weights.
-        with _blas_threads(1):
-            weights, _ = est._fit_weights(X, treated, s, check_random_state(est.random_state))
-        effect, _, _, _ = _effect_and_influence(self.y[idx], X, treated, weights, s,
-                                                est.estimand, self.augment)
-        return effect
 
 
 _CONTROLLER = []

@@ -21,7 +21,8 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseBalancer, fill_balancer_doc, standardize_columns
+from ._base import BaseBalancer, arms_for_estimand, fill_balancer_doc, standardize_columns
+from ._effects import WeightEquations
 
 __all__ = ["EntropyBalancer", "entropy_balance"]
 
@@ -232,6 +233,46 @@ class EntropyBalancer(BaseBalancer):
         )
         info["solver"] = "Newton (entropy-balancing dual)"
         return masses, info
+
+    def _default_se(self):
+        # Entropy weights balance only the moments: when the outcome is not
+        # linear in them, the rest of it does not cancel and belongs in the
+        # variance, which the stacked equations (residuals on the moments)
+        # keep and a flexible outcome model's residuals would drop.
+        return "m-estimation"
+
+    def _weight_equations(self):
+        """Estimating equations of the weights (M-estimation standard errors).
+
+        Parameters ``(nu, lambda_a ...)``: the target means of the balance
+        functions ``c`` (``sum_T s (c - nu) = 0`` over the target) and the
+        dual multipliers of each reweighted arm ``a``, whose weights
+        ``u_i = exp(c_i' lambda_a)`` solve ``sum_a s u (c - nu) = 0``
+        (exact balance). The standardisation of the covariates needs no
+        equations: the weights do not change under affine maps of ``c``.
+        """
+        X, treated, s = self._X_fit, self.treated_, self._sample_weight_fit
+        Z, _ = standardize_columns(X, s, warn=False)
+        C = moment_features(Z, self.moments)
+        n, k = C.shape
+        arms = arms_for_estimand(treated, self.estimand)
+        target = arms[0][2]
+        nu = np.average(C[target], axis=0, weights=s[target])
+        Cc = C - nu
+        n_par = k * (1 + len(arms))
+        G, D = np.zeros((n, n_par)), np.zeros((n, n_par))
+        J = np.zeros((n_par, n_par))
+        G[:, :k] = Cc * target[:, None]
+        J[:k, :k] = -np.eye(k) * s[target].sum()
+        u = self.weights_
+        for j, (_, source, _) in enumerate(arms, start=1):
+            cols = slice(j * k, (j + 1) * k)
+            u_a = np.where(source, u, 0.0)
+            G[:, cols] = Cc * u_a[:, None]
+            J[cols, cols] = (Cc * (s * u_a)[:, None]).T @ C
+            J[cols, :k] = -np.eye(k) * float(s @ u_a)
+            D[:, cols] = C * u_a[:, None]
+        return WeightEquations(G, J, u, D, f"entropy balancing dual (moments={self.moments})")
 
     def _method_name(self):
         return f"entropy balancing (moments={self.moments})"

@@ -38,6 +38,7 @@ from .._kernels import kernel_matrix, kernel_matvec, pairwise_distances
 from .._kernels._lowrank import pivoted_cholesky
 from . import _qp
 from ._base import BaseBalancer, OverlapWarning, fill_balancer_doc, standardize_columns
+from ._diagnostics import _kish
 from ._entropy import entropy_balance
 
 __all__ = ["BalancingIPM", "IPMBalancer", "available_ipms", "register_ipm"]
@@ -116,6 +117,17 @@ def available_ipms():
 #: Below this many reweighted units the dense Gram matrix is always used.
 SMALL_FACTOR_MIN_UNITS = 200
 
+# Stable solutions (``solution="stable"``), as fractions of the slack: precision
+# of the optimum's value, of each penalised solve (Frank-Wolfe gap), of the root
+# search (the constraint binds to within 0.1%), and the acceptance thresholds
+# of the final certificate (root within 1%, exact Frank-Wolfe gap).
+_STABLE_LEVEL_PRECISION = 0.005
+_STABLE_SOLVE_PRECISION = 1e-3
+_STABLE_ROOT_RTOL = 1e-3
+_STABLE_ROOT_TOL_ACCEPT = 0.01
+_STABLE_GAP_ACCEPT = 0.1
+_STABLE_MAX_SOLVES = 30
+
 
 class BalancingIPM:
     """A discriminator class for :class:`IPMBalancer`: how to measure and minimise an IPM.
@@ -144,6 +156,9 @@ class BalancingIPM:
 
     #: Whether ``weight_model="linear"`` is available (needs ``value_and_gradient``).
     supports_linear_model = False
+
+    #: The target's total sample weight, set by the balancer before each ``solve``.
+    target_size = None
 
     def __init__(self, balancer):
         self.balancer = balancer
@@ -284,9 +299,19 @@ class _KernelIPM(BalancingIPM):
         # controls are to the pooled sample in an ATE, needs no more precision).
         diag_t = float(target_mass @ self.diagonal(Xt))
         n_eff = 1.0 / float(target_mass @ target_mass)
-        scale = max(f0, max(diag_t - c, 0.0) / n_eff)
+        # The same noise for a target of its own size in sample-weight units
+        # (frequency weights: integer weights equal repeated rows).
+        noise_freq = max(diag_t - c, 0.0) / (self.target_size or n_eff)
+        noise = max(diag_t - c, 0.0) / n_eff
+        scale = max(f0, noise)
         info["tolerance_scale"] = scale
         tol_abs = bal.tol * scale
+        # Stable solutions: the optimum's value only fixes the constraint level
+        # ``objective <= optimum + slack``; it must be known to a small fraction
+        # of the slack, whatever ``tol`` says.
+        slack = bal.slack * noise_freq if self._stable(ridge) else 0.0
+        if slack > 0:
+            tol_abs = min(tol_abs, _STABLE_LEVEL_PRECISION * slack)
         max_iter = bal.max_iter
         qp_rng = np.random.default_rng(rng.randint(2**31))
         if rep == "dense":
@@ -305,9 +330,12 @@ class _KernelIPM(BalancingIPM):
                                        max_iter=max_iter, solver=solver, x0=base_mass,
                                        rng=qp_rng)
         elif rep == "lowrank":
-            res = self._refine_lowrank(Z, target_mass, exact, fac,
-                                       self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter),
-                                       cap, ridge, tol_abs, max_iter)
+            res = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter, certify=slack == 0)
+            if slack == 0:
+                # A stable solution needs only the factor problem's optimum (see
+                # _solve_working_set); the exact answer is certified on the kernel.
+                res = self._refine_lowrank(Z, target_mass, exact, fac, res, cap, ridge, tol_abs,
+                                           max_iter)
             info["rank"] = res.rank
             if not res.converged and bal.representation == "auto":
                 # The factor was an "auto" choice for a small problem: the exact
@@ -321,21 +349,25 @@ class _KernelIPM(BalancingIPM):
         elif rep in ("lowrank+working-set", "working-set"):
             res, extra = self._solve_working_set(Z, source, target, target_mass, exact, fac,
                                                  base_mass, cap, ridge, tol_abs, max_iter, rep,
-                                                 qp_rng)
+                                                 qp_rng, slack=slack)
             info.update(extra)
+            rep = info.get("representation", rep)
         else:
             raise ValueError(
                 "representation must be 'auto', 'dense', 'lowrank' or 'matrix_free'; "
                 f"got {bal.representation!r}."
             )
         x = res.x
-        # The exact objective (IPM^2 without the penalty) at the answer.
+        # The exact objective (IPM^2 without the penalty) at the answer; a stable
+        # solution on a factor uses the factor's objective throughout (O(n r)).
+        on_factor = slack > 0 and fac is not None and rep != "dense"
         penalty = float(np.sum(ridge * x * x))
         info.update(
             solver=res.solver,
             iterations=int(res.iterations),
             converged=bool(res.converged),
-            objective=max(exact.objective_part(x) + c, 0.0),
+            objective=(max(_lowrank_objective(fac, x), 0.0) if on_factor
+                       else max(exact.objective_part(x) + c, 0.0)),
             penalty=penalty,
             gap=float(res.gap),
             relative_gap=float(res.gap) / scale,
@@ -345,7 +377,174 @@ class _KernelIPM(BalancingIPM):
         for key in ("approx_error", "lowrank_gap", "working_set_size"):
             if key in res:
                 info[key] = res[key]
+        if slack > 0:
+            x, info = self._stabilize(exact, fac if on_factor else None, rep, x, info, c,
+                                      base_mass, cap, slack, noise_freq, max_iter, qp_rng)
+            info["time"] = time.perf_counter() - start
         return x, info
+
+    def _stable(self, ridge):
+        """Whether this fit looks for the stable solution (see ``IPMBalancer.solution``)."""
+        bal = self.balancer
+        return (bal.solution == "stable" and bal.weight_model == "nonparametric"
+                and not np.any(ridge > 0) and bal.slack > 0)
+
+    # --- stable solutions ------------------------------------------------------
+    def _stabilize(self, exact, fac, rep, x_exact, info, c, base_mass, cap, slack, noise,
+                   max_iter, qp_rng):
+        """The most uniform masses whose objective is within ``slack`` of the optimum.
+
+        Solves ``min chi2(m | base) s.t. f(m) <= f_exact + slack`` through its
+        Lagrangian: ``m(mu)`` minimises ``f(m) + mu sum(m^2 / base)``, strictly
+        convex, hence unique; ``f(m(mu))`` increases with ``mu`` and a
+        safeguarded secant search on ``log mu`` finds the ``mu`` at which the
+        constraint binds (within ``_STABLE_ROOT_RTOL`` of the slack). Each
+        solve is warm-started from the previous one.
+        """
+        f_exact = info["objective"]
+        p = base_mass
+        info.update(solution="stable", exact_objective=f_exact, exact_gap=info["gap"],
+                    noise_scale=noise, slack=slack)
+        for key in ("solver", "iterations", "relative_gap", "kkt_residual"):
+            info["exact_" + key] = info.pop(key)
+        exact_converged = info.pop("converged")
+        info["exact_converged"] = exact_converged
+        level = f_exact + slack
+
+        def exact_objective(x):
+            return max(exact.objective_part(x) + c, 0.0)
+
+        def objective(x):
+            return max(_lowrank_objective(fac, x), 0.0) if fac is not None else exact_objective(x)
+
+        if objective(p) <= level:
+            # Uniform masses are already within the slack: nothing to trade.
+            info.update(converged=exact_converged, objective=exact_objective(p),
+                        penalty_weight=np.inf,
+                        gap=0.0, relative_gap=0.0, kkt_residual=0.0, iterations=0,
+                        solver=info["exact_solver"] + "; uniform masses within the slack")
+            return p.copy(), info
+        solve = self._ridge_solver(exact, fac, rep, cap, p, max_iter, qp_rng,
+                                   tol=_STABLE_SOLVE_PRECISION * slack)
+        # A first guess: the root has been 10 (8 to 12) times the slack over the
+        # exact solution's chi-square penalty on Kang-Schafer and LaLonde.
+        mu = 10.0 * slack / max(float(np.sum(x_exact * x_exact / p)), 1.0)
+        warm = {"x": x_exact,
+                "alpha": fac["A"].T @ x_exact - fac["beta"] if fac and "A" in fac else None}
+        lo = hi = None  # (log mu, log excess) below / above the level
+        last = None
+        total_iter = 0
+        best = None
+        target = np.log(slack)
+        for _ in range(_STABLE_MAX_SOLVES):
+            res = solve(mu, warm)
+            total_iter += int(res.iterations)
+            warm = res
+            excess = objective(res.x) - f_exact
+            point = (np.log(mu), np.log(max(excess, 1e-300)))
+            if best is None or abs(excess - slack) < abs(best[1] - slack):
+                best = (mu, excess, res)
+            if abs(excess - slack) <= _STABLE_ROOT_RTOL * slack:
+                break
+            if excess < slack:
+                lo = point
+            else:
+                hi = point
+            # Secant step in log-log through the last two points (log excess is
+            # nearly linear in log mu, slope 0.7 to 1); slope 1 at first.
+            slope = 1.0
+            if last is not None and point[0] != last[0]:
+                slope = float(np.clip((point[1] - last[1]) / (point[0] - last[0]), 0.25, 4.0))
+            log_mu = point[0] + float(np.clip((target - point[1]) / slope,
+                                              -2.0 * np.log(10), 2.0 * np.log(10)))
+            if lo is not None and hi is not None and not lo[0] < log_mu < hi[0]:
+                # Outside the bracket: regula falsi on its ends.
+                (x0, y0), (x1, y1) = lo, hi
+                log_mu = x0 + (target - y0) * (x1 - x0) / (y1 - y0) if y1 > y0 else 0.5 * (x0 + x1)
+                margin = 0.05 * (x1 - x0)
+                log_mu = min(max(log_mu, x0 + margin), x1 - margin)
+            last = point
+            mu = float(np.exp(log_mu))
+        mu, excess, res = best
+        x = res.x
+        ridge = mu / p
+        grad = 2.0 * (exact.half_gradient_with(x, ridge))
+        gap = _qp.frank_wolfe_gap(x, grad, cap)
+        root_ok = abs(excess - slack) <= _STABLE_ROOT_TOL_ACCEPT * slack
+        converged = exact_converged and root_ok and gap <= _STABLE_GAP_ACCEPT * slack
+        info.update(
+            solver=f"{res.solver}, penalty weight by root search",
+            iterations=total_iter,
+            converged=bool(converged),
+            objective=exact_objective(x),
+            penalty_weight=mu,
+            gap=float(gap),
+            relative_gap=float(gap) / slack,
+            kkt_residual=_qp.kkt_residual(x, grad, cap),
+        )
+        return x, info
+
+    def _ridge_solver(self, exact, fac, rep, cap, p, max_iter, qp_rng, tol):
+        """``(mu, warm) -> result``: minimise ``f(m) + mu sum(m^2 / p)`` in this representation."""
+        if fac is not None and rep != "dense":
+            L, e, s_pos = fac["L"], fac["e"], fac["s_pos"]
+            A = fac.setdefault("A", np.asfortranarray(L[s_pos]))
+            beta = fac.setdefault("beta", L.T @ fac["t_full"])
+            b_lr = A @ beta + e[s_pos] * fac["t_full"][s_pos]
+            e_s = e[s_pos]
+
+            kinked = []  # set once the dual Newton method has stalled
+
+            def solve(mu, warm):
+                res = None
+                if not kinked:
+                    res = _qp.lowrank_ridge_qp(A, e_s + mu / p, b_lr, beta=beta, cap=cap,
+                                               alpha0=warm.get("alpha"), tol=tol,
+                                               max_iter=max_iter or 200)
+                    if res.converged:
+                        return res
+                    # The semismooth Newton method stalls where the answer sits on a
+                    # kink of the dual (a unit exactly at its bound); nearby penalties
+                    # do too, so the root search continues with the interior point,
+                    # which always gets there, on the same factor.
+                    kinked.append(mu)
+                ipm = _qp.interior_point(_qp.LowRankOperator(A, e_s, mu / p), b_lr, cap=cap,
+                                         tol=tol, max_iter=max_iter or 200)
+                if res is not None and res.gap < ipm.gap:
+                    return res
+                ipm.update(alpha=A.T @ ipm.x - beta,
+                           iterations=ipm.iterations + (res.iterations if res else 0))
+                return ipm
+            return solve
+        if rep == "dense":
+            def solve(mu, warm):
+                op = _qp.DenseOperator(exact.dense.Q, mu / p)
+                return _qp.interior_point(op, exact.b, cap=cap, tol=tol, max_iter=max_iter or 200)
+            return solve
+        if rep == "matrix_free":
+            def solve(mu, warm):
+                exact.ridge = mu / p
+                return _qp.fista(exact.operator(), exact.b, cap=cap, x0=warm["x"], tol=tol,
+                                 max_iter=max_iter or 20000, rng=qp_rng)
+            return solve
+
+        def solve(mu, warm):  # working set (no factor)
+            exact.ridge = mu / p
+            x0 = warm["x"]
+            half = _qp.DENSE_IPM_MAX // 2
+            support = np.flatnonzero(x0 > 1e-12 * x0.max())
+            grad0 = exact.half_gradient(x0)
+            k = int(min(x0.size, half, max(2 * support.size, 500)))
+            candidates = np.union1d(support, np.argsort(grad0)[:k])
+            res = _qp.working_set_solve(
+                x0.size, sub_operator=exact.dense_sub_operator,
+                sub_linear=lambda idx: exact.b[idx], full_gradient=exact.half_gradient,
+                candidates=candidates, cap=cap, tol=tol, max_iter=max_iter or 200)
+            if not res.converged:
+                res = _qp.fista(exact.operator(), exact.b, cap=cap, x0=res.x, tol=tol,
+                                max_iter=max_iter or 20000, rng=qp_rng)
+            return res
+        return solve
 
     def _auto_representation(self, Z, source, target, target_mass):
         """Choose how to hold the kernel; returns the choice and the factor, if any.
@@ -393,22 +592,23 @@ class _KernelIPM(BalancingIPM):
                 "t_pos": t_pos, "t_full": t_full, "source": source, "target": target,
                 "max_rank": max_rank, "tol": factor_tol}
 
-    def _solve_lowrank(self, fac, cap, ridge, tol_abs, max_iter):
+    def _solve_lowrank(self, fac, cap, ridge, tol_abs, max_iter, certify=True):
         """Interior point on ``K ~= L L' + diag(e)`` (``e`` what the factor ``L`` misses)."""
         L, e, s_pos, t_full = fac["L"], fac["e"], fac["s_pos"], fac["t_full"]
         # Fortran order: the Woodbury solves form A' H^-1 A with a BLAS syrk.
         A = np.asfortranarray(L[s_pos])
         b_lr = A @ (L.T @ t_full) + e[s_pos] * t_full[s_pos]
         op = _qp.LowRankOperator(A, e[s_pos], ridge)
-        # A tighter tolerance than the user's: the exact certificate adds the
-        # factor's error to this problem's own gap.
-        res = _qp.interior_point(op, b_lr, cap=cap, tol=0.1 * tol_abs, max_iter=max_iter or 200)
+        # A tighter tolerance than the user's when the answer is certified on the
+        # exact kernel: the certificate adds the factor's error to this gap.
+        res = _qp.interior_point(op, b_lr, cap=cap, tol=(0.1 if certify else 1.0) * tol_abs,
+                                 max_iter=max_iter or 200)
         res["rank"] = L.shape[1]
         res["factor_max_rank"] = fac["max_rank"]
         return res
 
     def _solve_working_set(self, Z, source, target, target_mass, exact, fac, base_mass, cap,
-                           ridge, tol_abs, max_iter, rep, qp_rng):
+                           ridge, tol_abs, max_iter, rep, qp_rng, slack=0.0):
         """Large problems: a low-rank solve, exact working sets, exact certificates.
 
         1. With a factor (``"mmd"``): solve the problem on ``A A' + diag(e)``.
@@ -425,7 +625,15 @@ class _KernelIPM(BalancingIPM):
         n_s = source.size
         extra = {}
         if fac is not None:
-            lr = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter)
+            lr = self._solve_lowrank(fac, cap, ridge, tol_abs, max_iter, certify=slack == 0)
+            if slack > 0:
+                # A stable solution needs the optimum's value only, to fix its
+                # constraint level: the factor problem's certified optimum (its
+                # approximation error is far below the slack) is enough.
+                extra["representation"] = "lowrank"
+                extra["rank"] = lr.rank
+                lr["level_objective"] = lr.objective
+                return lr, extra
             x0 = lr.x
         else:
             lr, x0 = None, base_mass
@@ -567,6 +775,10 @@ class _ExactKernelQP:
         """``(K + diag(ridge)) x - b``: half the gradient of the objective."""
         return self.full_half_gradient_plus_b(x) - self.b
 
+    def half_gradient_with(self, x, ridge):
+        """``(K + diag(ridge)) x - b`` for another ridge."""
+        return self.kernel_product(x) + ridge * x - self.b
+
     def objective_part(self, x):
         return float(x @ self.kernel_product(x)) - 2.0 * float(self.b @ x)
 
@@ -699,22 +911,58 @@ class SigmoidIPM(BalancingIPM):
         mu = self.features(Z[target]).T @ target_mass
         n, k = F.shape
         f0 = float(np.max((F.T @ base_mass - mu) ** 2))
+        info = {}
         if np.any(ridge > 0):
             m, status = self._solve_qp(F, mu, cap, ridge)
             solver = "cvxpy (Clarabel)"
         else:
             m, status = self._solve_lp(F, mu, cap)
             solver = "linear program (HiGHS)"
+            bal = self.balancer
+            if bal.solution == "stable" and bal.slack > 0:
+                # The most uniform masses within the slack of the optimum: the
+                # noise scale is the largest unit variance over the target's
+                # size (the squared IPM is the largest squared mean difference).
+                target_mass = np.asarray(target_mass, dtype=float)
+                Ft = self.features(Z[target])
+                variance = target_mass @ (Ft - mu) ** 2
+                n_t = self.target_size or 1.0 / float(target_mass @ target_mass)
+                exact = float(np.max((F.T @ np.maximum(m, 0) - mu) ** 2))
+                slack = bal.slack * float(np.max(variance)) / n_t
+                radius = np.sqrt(exact + slack)
+                m_stable, stable_status = self._solve_stable(F, mu, cap, base_mass, radius)
+                if m_stable is not None:
+                    m, status = m_stable, status and stable_status
+                    solver += " then cvxpy (Clarabel), most uniform masses within the slack"
+                info.update(solution="stable", exact_objective=exact, slack=slack)
         m = np.maximum(m, 0.0)
         m = _qp.project_capped_simplex(m, cap) if cap is not None else m / m.sum()
-        return m, {
+        info.update({
             "representation": f"{k} sigmoid units",
             "solver": solver,
             "converged": status,
             "objective": float(np.max((F.T @ m - mu) ** 2)),
             "initial_objective": f0,
             "time": time.perf_counter() - start,
-        }
+        })
+        return m, info
+
+    @staticmethod
+    def _solve_stable(F, mu, cap, base_mass, radius):
+        import cvxpy as cp
+
+        n = F.shape[0]
+        m = cp.Variable(n)
+        diff = F.T @ m - mu
+        constraints = [m >= 0, cp.sum(m) == 1, diff <= radius, -diff <= radius]
+        if cap is not None:
+            constraints.append(m <= cap)
+        problem = cp.Problem(cp.Minimize(cp.sum(cp.multiply(1.0 / base_mass, cp.square(m)))),
+                             constraints)
+        problem.solve(solver="CLARABEL")
+        if m.value is None:
+            return None, False
+        return np.asarray(m.value), problem.status == "optimal"
 
     @staticmethod
     def _solve_lp(F, mu, cap):
@@ -774,7 +1022,11 @@ class IPMBalancer(BaseBalancer):
     convex quadratic program on the simplex, solved exactly by an
     interior-point method, with the kernel held as a dense Gram matrix, a
     pivoted-Cholesky factor or matrix-free products (chosen automatically;
-    see ``representation``). Read more in the :ref:`User Guide <balancing>`.
+    see ``representation``). Its minimum is nearly flat, so by default
+    (``solution="stable"``) the weights returned are the most uniform ones
+    whose IPM is within a small fraction of its sampling noise of the
+    minimum: a unique answer, whatever the row order or solver setting.
+    Read more in the :ref:`User Guide <balancing>`.
 
     Parameters
     ----------
@@ -835,6 +1087,30 @@ class IPMBalancer(BaseBalancer):
     ipm_params : dict, default=None
         Extra parameters of the discriminator class, e.g.
         ``{"n_units": 100}`` for ``"sigmoid"``.
+    solution : {"stable", "exact"}, default="stable"
+        ``"exact"``: the minimiser of the IPM itself. The squared IPM is nearly
+        flat at its minimum (many weight vectors are optimal to within a tiny
+        fraction of its sampling noise), so the exact minimiser is one of many
+        and depends on the solver, its tolerance and the row order, and it
+        often rests on few units. ``"stable"``: the weights closest to the
+        sample-weighted uniform ones (in chi-square distance, i.e. the largest
+        effective sample size) among those whose squared IPM is within
+        ``slack`` times its sampling noise of the minimum: a strictly convex
+        problem with one answer (the stable balancing weights of Zubizarreta,
+        2015, for an IPM). Solved as ``IPM^2 + mu * chi^2`` with ``mu`` found by
+        a root search so that the constraint binds. Applies to the
+        nonparametric kernel classes (``"mmd"``, ``"energy"``, ``"moments"``,
+        where it gives minimum-variance mean balance) and ``"sigmoid"``;
+        ignored when ``l2_penalty > 0`` (that problem already has one
+        solution), for ``weight_model="linear"`` and for classes without an
+        exact optimum (``"neural"``).
+    slack : float, default=1e-4
+        For ``solution="stable"``: how far the squared IPM may exceed its
+        minimum, as a fraction of its sampling noise (the expected squared
+        IPM between the target and an independent sample of the target's
+        size, in sample-weight units). 0 gives the exact solution. See the
+        :ref:`User Guide <balancing>` for how it trades balance against
+        effective sample size.
     {pos_label}
     {n_jobs}
     {random_state}
@@ -856,7 +1132,13 @@ class IPMBalancer(BaseBalancer):
         ``converged``, ``objective`` (the arm's IPM^2), ``gap`` (Frank-Wolfe
         duality gap), ``relative_gap`` (the gap over the scale described at
         ``tol``, recorded as ``tolerance_scale``), ``kkt_residual`` and
-        ``time``.
+        ``time``. Stable solutions add ``solution``, ``exact_objective`` (the
+        minimum, certified to ``tol`` and to 0.5% of the slack),
+        ``noise_scale``, ``slack`` (their product with ``slack``),
+        ``penalty_weight`` (``mu``) and the exact solve's ``exact_solver``,
+        ``exact_iterations``, ...; their ``gap`` is the exact Frank-Wolfe gap
+        of the penalised problem and ``relative_gap`` that gap over the slack
+        (converged: below 0.1, with the constraint binding to within 1%).
     {n_features_in_}
     {feature_names_in_}
 
@@ -895,12 +1177,14 @@ class IPMBalancer(BaseBalancer):
         "tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "ipm_params": [dict, None],
+        "solution": [StrOptions({"stable", "exact"})],
+        "slack": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(self, estimand="ATT", *, ipm="mmd", bandwidth=10.0, weight_model="nonparametric",
                  max_weight=None, standardize=True, l2_penalty=0.0, representation="auto",
-                 solver="auto", tol=1e-8, max_iter=None, ipm_params=None, pos_label=None,
-                 n_jobs=None, random_state=None, verbose=0):
+                 solver="auto", tol=1e-8, max_iter=None, ipm_params=None, solution="stable",
+                 slack=1e-4, pos_label=None, n_jobs=None, random_state=None, verbose=0):
         super().__init__(estimand=estimand, pos_label=pos_label, n_jobs=n_jobs,
                          random_state=random_state, verbose=verbose)
         self.ipm = ipm
@@ -914,6 +1198,8 @@ class IPMBalancer(BaseBalancer):
         self.tol = tol
         self.max_iter = max_iter
         self.ipm_params = ipm_params
+        self.solution = solution
+        self.slack = slack
 
     def _make_ipm(self, Z, rng):
         if self.ipm not in _REGISTRY:
@@ -970,6 +1256,8 @@ class IPMBalancer(BaseBalancer):
                     f"{total_target / s_grp.sum():.4g}."
                 )
         ridge = self.l2_penalty / s_grp
+        # The target's size in sample-weight units (stable solutions' noise scale).
+        ipm.target_size = float(total_target)
         if self.ipm == "moments" and self.weight_model == "linear":
             masses, info = self._entropy_balance(Z, reps, target, base_mass, target_mass)
         else:
@@ -1023,7 +1311,11 @@ class IPMBalancer(BaseBalancer):
         separated = [name for j, name in enumerate(self._feature_names())
                      if X[treated, j].min() > X[~treated, j].max()
                      or X[treated, j].max() < X[~treated, j].min()]
-        poor = self.ipm_after_ > 0.5 * self.ipm_before_ and self.ipm_before_ > 0
+        # Groups already within the stable solution's slack of balance (uniform
+        # weights kept) are not a sign of poor overlap.
+        within_slack = all(np.isinf(info.get("penalty_weight", 0.0)) for info in infos.values())
+        poor = (self.ipm_after_ > 0.5 * self.ipm_before_ and self.ipm_before_ > 0
+                and not within_slack)
         if separated or poor:
             ess_t = _kish(s[treated] * weights[treated])
             ess_c = _kish(s[~treated] * weights[~treated])
@@ -1037,6 +1329,42 @@ class IPMBalancer(BaseBalancer):
                 OverlapWarning, stacklevel=4,
             )
 
+    def _residual_outcome_model(self):
+        """Outcome model of ``se="residual"``: kernel ridge regression with the balancing
+        kernel (``"mmd"``: same bandwidth and standardisation), else a Gaussian kernel
+        with the median-distance bandwidth."""
+        from ._outcome import KernelRidgeOutcome
+
+        if self.ipm != "mmd":
+            return KernelRidgeOutcome()
+        X, s = self._X_fit, self._sample_weight_fit
+        if not self.standardize:
+            return KernelRidgeOutcome(bandwidth=self.bandwidth_,
+                                      scaling=(np.zeros(X.shape[1]), np.ones(X.shape[1])))
+        p = s / s.sum()
+        mean = p @ X
+        return KernelRidgeOutcome(bandwidth=self.bandwidth_,
+                                  scaling=(mean, np.sqrt(p @ (X - mean) ** 2)))
+
+    def _warn_unconverged(self, name, info):
+        if info.get("solution") != "stable":
+            return super()._warn_unconverged(name, info)
+        if not info.get("exact_converged", True):
+            detail = ("the minimum that fixes its constraint level was not certified: relative "
+                      f"duality gap {info.get('exact_relative_gap', np.nan):.3g} "
+                      f"(tol={self.tol:g})")
+        else:
+            excess = info["objective"] - info["exact_objective"]
+            detail = (f"the squared IPM exceeds its minimum by {excess:.3g} for a slack of "
+                      f"{info['slack']:.3g}, with a duality gap of "
+                      f"{info.get('relative_gap', np.nan):.3g} slacks")
+        warnings.warn(
+            f"the {name} arm's stable balancing problem did not converge "
+            f"({info.get('solver')}): {detail}; see solver_info_ (solution='exact' gives the "
+            "plain minimiser).",
+            ConvergenceWarning, stacklevel=4,
+        )
+
     def _method_name(self):
         return f"IPM balancing ({self.ipm}, {self.weight_model})"
 
@@ -1049,10 +1377,6 @@ class IPMBalancer(BaseBalancer):
             f"{'converged' if a.get('converged') else 'NOT converged'}" for a in arms
         )
         return info
-
-
-def _kish(w):
-    return float(w.sum() ** 2 / (w @ w)) if w.sum() > 0 else 0.0
 
 
 def _resolve_bandwidth(bandwidth, Z, rng, max_points=1000):

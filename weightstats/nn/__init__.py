@@ -16,6 +16,10 @@ the kind of method (see the user guide, "Where methods live"):
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
   :func:`uniform_element_selection`;
+* :mod:`weightstats.nn.sparse`: which weights to keep
+  (:class:`SparseMomentum`, :class:`SoftThresholdSparsity`,
+  :class:`GradualMagnitudePruning`, :class:`DPruner`,
+  :func:`magnitude_prune`, :func:`sparsity_report`);
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic).
@@ -44,24 +48,38 @@ from .data import (
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
 from .layers import MLP, ETFHead, MultiHeadMLP, get_head
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .sparse import (
+    DPruner,
+    GradualMagnitudePruning,
+    SoftThresholdSparsity,
+    SparseMomentum,
+    magnitude_prune,
+    sparsity_report,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
+    "DPruner",
     "DynamicDataPruning",
     "ETFHead",
+    "GradualMagnitudePruning",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
     "PretrainThenMix",
+    "SoftThresholdSparsity",
+    "SparseMomentum",
     "TaskMixtureSampler",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
     "WeightSelectionInit",
     "el2n_scores",
     "get_head",
+    "magnitude_prune",
     "model_stock",
+    "sparsity_report",
     "temperature_task_probs",
     "uniform_element_selection",
     "weight_aligning",

@@ -449,11 +449,11 @@ def test_dpruner_dual_score_matches_a_hand_computation():
     model = _two_layer(w1, w2, b1, b2).double()
     pruner = DPruner(reg=reg, lr=lr, epochs=2, batch_size=8, n_calib=12, random_state=0)
     pruner.fit(model, Xg, yg, Xd, yd)
-    # Hand: G from the OBS error, scaled to mean one over both layers.
+    # Hand: G from the OBS error, scaled by its largest value over both layers.
     _, h1, _ = _forward_np(w1, b1, w2, b2, Xg)
     G = [_obs_importance_np(w1, Xg), _obs_importance_np(w2, h1)]
-    mean = (G[0].sum() + G[1].sum()) / (G[0].size + G[1].size)
-    Gn = [g / mean for g in G]
+    top = max(G[0].max(), G[1].max())
+    Gn = [g / top for g in G]
     params = [w1.copy(), b1.copy(), w2.copy(), b2.copy()]
     anchors = [w1.copy(), w2.copy()]
     scores = [np.zeros_like(w1), np.zeros_like(w2)]
@@ -520,6 +520,7 @@ def test_dpruner_bad_input():
         ({"score": "magnitude"}, "score"),
         ({"general": "hessian"}, "general"),
         ({"scope": "row"}, "scope"),
+        ({"reg": 200.0, "lr": 0.01}, "lr \\* reg"),
     ]:
         with pytest.raises(ValueError, match=match):
             DPruner(**params).fit(model, Xg, yg, Xd, yd)
@@ -536,7 +537,7 @@ def test_dpruner_bad_input():
     with pytest.raises(TypeError, match="nn.Linear"):
         DPruner().fit(nn.Sequential(nn.Conv1d(1, 1, 2)), Xg, yg, Xd, yd)
     with pytest.raises(ValueError, match="non-finite"):
-        DPruner(lr=1e30, epochs=3).fit(model, Xg, yg, Xd * 1e30, yd)
+        DPruner(lr=1e30, reg=0.0, epochs=3).fit(model, Xg, yg, Xd * 1e30, yd)
     with pytest.raises(ValueError, match="already masked"):
         DPruner().fit(magnitude_prune(copy.deepcopy(model), 0.5), Xg, yg, Xd, yd)
 
@@ -579,3 +580,103 @@ def test_methods_on_cuda_tensors():
     assert sparsity_report(other)["density"].iloc[-1] == pytest.approx(0.5, abs=0.02)
     pruner = DPruner(epochs=1).fit(MLP(8, 3, hidden_units=(16,)).cuda(), X, y, X, y)
     assert sparsity_report(pruner.prune(MLP(8, 3, hidden_units=(16,)).cuda()))["density"].iloc[-1] == 0.5
+
+
+# --------------------------------------------------------------------------
+# Slow experiments on digits (3 seeds; notebooks/sparse_training.ipynb has
+# the full tables)
+# --------------------------------------------------------------------------
+def _digits_run(callback, seed, X, y, Xte, yte, epochs=40):
+    """MLP 64-300-100-10, SGD lr 0.1 with Nesterov momentum 0.9 and weight decay
+    5e-4, batches of 100 (the reference's MNIST settings); test accuracy."""
+    net = NeuralNetClassifier(
+        module__hidden_units=(300, 100), lr=0.1, optimizer__momentum=0.9, optimizer__nesterov=True,
+        optimizer__weight_decay=5e-4, max_epochs=epochs, batch_size=100,
+        callbacks=None if callback is None else [callback], random_state=seed,
+    ).fit(X, y)
+    return float(np.mean(net.predict(Xte) == yte)), net
+
+
+@pytest.mark.slow
+def test_sparse_momentum_beats_a_static_mask_near_dense_accuracy(digits):
+    X, Xte, y, yte = digits
+    acc = {name: [] for name in ("dense", "static", "sparse momentum")}
+    for seed in range(3):
+        acc["dense"].append(_digits_run(None, seed, X, y, Xte, yte)[0])
+        acc["static"].append(_digits_run(SparseMomentum(0.1, prune_rate=0.0), seed, X, y, Xte, yte)[0])
+        score, net = _digits_run(SparseMomentum(0.1), seed, X, y, Xte, yte)
+        acc["sparse momentum"].append(score)
+        assert sum(int(b.sum()) for n, b in net.module_.named_buffers() if n.endswith("weight_mask")) == round(
+            0.1 * 64 * 300
+        ) + round(0.1 * 300 * 100) + round(0.1 * 100 * 10)
+    mean = {name: np.mean(values) for name, values in acc.items()}
+    # Measured (3 seeds): dense 0.975, static 0.958, sparse momentum 0.965.
+    assert mean["sparse momentum"] > mean["static"]
+    assert mean["dense"] - mean["sparse momentum"] < 0.02
+
+
+@pytest.mark.slow
+def test_st3_and_baselines_at_high_sparsity(digits):
+    X, Xte, y, yte = digits
+    results = {}
+    for sparsity in (0.95, 0.99):
+        makers = {
+            "ST-3": lambda: SoftThresholdSparsity(sparsity, ramp=(0.05, 0.65)),
+            "STE": lambda: SoftThresholdSparsity(sparsity, ramp=(0.05, 0.65), soft=False, rescale=False),
+            "GMP": lambda: GradualMagnitudePruning(sparsity, ramp=(0.05, 0.65)),
+        }
+        for name, make in makers.items():
+            scores = []
+            for seed in range(3):
+                score, net = _digits_run(make(), seed, X, y, Xte, yte)
+                scores.append(score)
+                assert sparsity_report(net)["density"].iloc[-1] <= 1 - sparsity + 1e-3
+            results[sparsity, name] = np.mean(scores)
+    # At 95 % all three stay within 1.5 points of dense training (0.975):
+    # the paper's ranking ST-3 >= STE >= GMP is not resolved at this scale.
+    assert all(results[0.95, name] > 0.96 for name in ("ST-3", "STE", "GMP"))
+    # At 99 % soft thresholding with rescaling beats the hard-threshold STE
+    # (0.971 vs 0.954 measured); gradual magnitude pruning matches ST-3.
+    assert results[0.99, "ST-3"] > results[0.99, "STE"] + 0.005
+
+
+def _augment(X, rng, copies, noise=0.3):
+    """Noisy copies of digit images (Gaussian noise, clipped to [0, 1])."""
+    return np.concatenate([np.clip(X + rng.normal(0, noise, X.shape), 0, 1) for _ in range(copies)]).astype(
+        np.float32
+    )
+
+
+@pytest.mark.slow
+def test_dpruner_keeps_domain_accuracy_best(digits):
+    X, Xte, y, yte = digits
+    classes = [0, 1, 2]
+    rows = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        _, net = _digits_run(None, seed, X, y, Xte, yte, epochs=30)
+        model = net.module_
+        Xd, yd = _augment(X[np.isin(y, classes)], rng, 4), np.tile(y[np.isin(y, classes)], 4)
+        Xd_te, yd_te = _augment(Xte[np.isin(yte, classes)], rng, 4), np.tile(yte[np.isin(yte, classes)], 4)
+
+        def accuracy(pruned):
+            with torch.no_grad():
+                domain = pruned(torch.tensor(Xd_te)).argmax(1).numpy() == yd_te
+                general = pruned(torch.tensor(Xte)).argmax(1).numpy() == yte
+            return domain.mean(), general.mean()
+
+        pruners = {s: DPruner(score=s, random_state=seed).fit(model, X, y, Xd, yd) for s in ("general", "domain", "dual")}
+        for sparsity in (0.5, 0.6, 0.7):
+            rows.append(("magnitude", sparsity, *accuracy(magnitude_prune(copy.deepcopy(model), sparsity, scope="layer"))))
+            for score, pruner in pruners.items():
+                rows.append((score, sparsity, *accuracy(pruner.prune(copy.deepcopy(model), sparsity=sparsity))))
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["score", "sparsity", "domain", "general"]).groupby(["sparsity", "score"]).mean()
+    for sparsity in (0.5, 0.6, 0.7):
+        at = table.loc[sparsity]
+        # Domain accuracy: the dual score is best (by 2-5 points measured).
+        assert at.loc["dual", "domain"] > at.drop("dual")["domain"].max()
+        # General accuracy: not better than magnitude pruning here, but
+        # within 1.5 points of the best single score.
+        assert at.loc["dual", "general"] > at["general"].max() - 0.015

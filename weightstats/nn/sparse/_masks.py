@@ -14,8 +14,11 @@ import numbers
 import numpy as np
 import pandas as pd
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 from torch.nn.utils import parametrize, prune
+
+from .._core import EpochsSinceFit
 
 __all__ = ["magnitude_prune", "sparsity_report"]
 
@@ -138,16 +141,86 @@ def swap_pruning_method(module, method_cls):
             return
 
 
-class TransientStateMixin:
-    """Pickle and copy a callback without the model, optimizer and hooks it is attached to."""
+class OptimizerStepCallback(Callback):
+    """Base of the training methods: a skorch callback that acts after every optimizer step.
 
-    _TRANSIENT = ("_model", "_layers", "_optimizer", "_step_hook", "_epochs", "_row_sizes")
+    Subclasses implement ``_start(model, optimizer, net=None)`` (prepare the
+    model, then call :meth:`_hook`), ``_after_step`` and ``_release`` (what
+    :meth:`detach` leaves behind). The same code runs under skorch
+    (``on_train_begin`` / ``on_train_end``) and in a plain loop
+    (``attach`` / ``detach``). Pickling and copying drop the model,
+    optimizer and hooks the callback is attached to.
+    """
+
+    _TRANSIENT = ("_model", "_layers", "_optimizer", "_step_hook", "_epochs", "_row_sizes", "_deltas", "_scratch", "_views")
 
     def __getstate__(self):
         state = dict(self.__dict__)
         for name in self._TRANSIENT:
             state.pop(name, None)
         return state
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Prepare the net's module and hook into its optimizer.
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net being trained.
+        X : input data, default=None
+            Training inputs.
+        y : target data, default=None
+            Training targets.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
+        self._epochs = EpochsSinceFit(net)
+        self._start(net.module_, net.optimizer_, net=net)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Unhook from the optimizer (see :meth:`detach`).
+
+        Parameters
+        ----------
+        net : NeuralNet
+            The net that was trained.
+        X : input data, default=None
+            Training inputs.
+        y : target data, default=None
+            Training targets.
+        **kwargs : dict
+            Other arguments skorch passes.
+        """
+        self.detach()
+
+    def detach(self):
+        """Stop acting on optimizer steps.
+
+        Returns
+        -------
+        model : torch.nn.Module or None
+            The model (``None`` if the callback was never attached).
+        """
+        hook = getattr(self, "_step_hook", None)
+        if hook is not None:
+            hook.remove()
+            self._step_hook = None
+        model = getattr(self, "_model", None)
+        if model is not None:
+            self._release()
+        return model
+
+    @staticmethod
+    def _check_optimizer_type(optimizer):
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}.")
+
+    def _hook(self, optimizer):
+        self._optimizer = optimizer
+        self._step_hook = optimizer.register_step_post_hook(self._after_step)
+
+    def _release(self):
+        pass
 
 
 def check_fraction(value, name, *, low_open=False, high_open=True):
@@ -218,6 +291,25 @@ def order_statistics(values, low, with_next=False):
     if n_le > low + 1:
         return float(first_t), float(first_t)
     return float(first_t), float(torch.where(values > first_t, values, float("inf")).min())
+
+
+def extreme_indices(score, k, largest):
+    """Flat indices of the ``k`` largest (or smallest) entries of ``score``, in no order.
+
+    ``np.argpartition`` on CPU (linear time; ``torch.topk`` sorts its
+    selection and is several times slower for large ``k``),
+    ``torch.topk`` elsewhere.
+    """
+    flat = score.reshape(-1)
+    if flat.device.type == "cpu":
+        array = flat.numpy()
+        n = array.size
+        if largest:
+            picked = np.argpartition(array, n - k)[n - k :]
+        else:
+            picked = np.argpartition(array, k - 1)[:k]
+        return torch.from_numpy(picked)
+    return torch.topk(flat, k, largest=largest, sorted=False).indices
 
 
 def _keep_lowest_dropped(flat, sparsity):

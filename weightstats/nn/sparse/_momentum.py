@@ -33,15 +33,14 @@ import math
 import numbers
 
 import torch
-from skorch.callbacks import Callback
 from torch.nn.utils import prune
 
-from .._core import EpochsSinceFit
 from ._masks import (
-    TransientStateMixin,
     DenseGradientMask,
+    OptimizerStepCallback,
     check_fraction,
     check_not_parametrized,
+    extreme_indices,
     prunable_layers,
     pruning_hook,
     set_mask,
@@ -61,7 +60,7 @@ _DENSE_LAYER_SPARSITY = 0.2
 _ADAM_EPS = 1e-8
 
 
-class SparseMomentum(TransientStateMixin, Callback):
+class SparseMomentum(OptimizerStepCallback):
     """Sparse training at a fixed density, regrowing by momentum (sparse momentum).
 
     A skorch callback for the weightstats nets (or any skorch net); for a
@@ -199,23 +198,6 @@ class SparseMomentum(TransientStateMixin, Callback):
         self._step_hook = None
         return self
 
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Mask the net's module and hook the mask into its optimizer.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        X : input data, default=None
-            Training inputs.
-        y : target data, default=None
-            Training targets.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        self._epochs = EpochsSinceFit(net)
-        self._start(net.module_, net.optimizer_, self._epochs.n_epochs, steps_per_epoch=None)
-
     def on_epoch_end(self, net, **kwargs):
         """Prune and regrow (every epoch but the last of the training call).
 
@@ -229,22 +211,6 @@ class SparseMomentum(TransientStateMixin, Callback):
         record = self._end_epoch(self._epochs.epoch(net))
         if record is not None:
             net.history.record("prune_rate", record["prune_rate"])
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Leave an ordinary pruned module (see :meth:`detach`).
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net that was trained.
-        X : input data, default=None
-            Training inputs.
-        y : target data, default=None
-            Training targets.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        self.detach()
 
     def attach(self, model, optimizer, epochs, steps_per_epoch):
         """Train ``model`` sparsely in a plain loop driven by ``optimizer``.
@@ -275,7 +241,7 @@ class SparseMomentum(TransientStateMixin, Callback):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}.")
         self.initialize()
-        self._start(model, optimizer, int(epochs), int(steps_per_epoch))
+        self._start(model, optimizer, n_epochs=int(epochs), steps_per_epoch=int(steps_per_epoch))
         return self
 
     def detach(self):
@@ -288,17 +254,16 @@ class SparseMomentum(TransientStateMixin, Callback):
             weights like any ``torch.nn.utils.prune`` mask (``None`` if the
             callback was never attached).
         """
-        hook = getattr(self, "_step_hook", None)
-        if hook is not None:
-            hook.remove()
-            self._step_hook = None
-        model = getattr(self, "_model", None)
-        if model is not None:
-            for _, layer in self._layers:
-                swap_pruning_method(layer, prune.CustomFromMask)
-        return model
+        return super().detach()
 
-    def _start(self, model, optimizer, n_epochs, steps_per_epoch):
+    def _release(self):
+        for _, layer in self._layers:
+            swap_pruning_method(layer, prune.CustomFromMask)
+
+    def _start(self, model, optimizer, net=None, n_epochs=None, steps_per_epoch=None):
+        if net is not None:
+            n_epochs = self._epochs.n_epochs
+        self._check_optimizer_type(optimizer)
         model = unwrap_module(model)
         layers = prunable_layers(model, type(self).__name__)
         for name, layer in layers:
@@ -323,16 +288,14 @@ class SparseMomentum(TransientStateMixin, Callback):
                     swap_pruning_method(layer, DenseGradientMask)
                 layer.weight_orig.mul_(layer.weight_mask)
                 set_mask(layer, layer.weight_mask)
-        self._model, self._layers, self._optimizer = model, layers, optimizer
+        self._model, self._layers = model, layers
         self._n_epochs, self._steps_per_epoch, self._steps = n_epochs, steps_per_epoch, 0
         self.layers_ = [name for name, _ in layers]
         self.nonzero_ = sum(int(layer.weight_mask.sum()) for _, layer in layers)
         self.history_ = []
-        self._step_hook = optimizer.register_step_post_hook(self._after_step)
+        self._hook(optimizer)
 
     def _check_optimizer(self, optimizer, layers, already_masked):
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}.")
         trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
         for name, layer in layers:
             param = layer.weight_orig if already_masked else layer.weight
@@ -409,9 +372,8 @@ class SparseMomentum(TransientStateMixin, Callback):
         for weight, mask, count, layer_rate in zip(weights, active, nnz, rates):
             n_remove = min(count, math.ceil(layer_rate * count))
             if n_remove:
-                score = weight.abs().masked_fill(~mask, float("inf")).reshape(-1)
-                drop = torch.topk(score, n_remove, largest=False).indices
-                mask.view(-1)[drop] = False
+                score = weight.abs().masked_fill_(~mask, float("inf"))
+                mask.view(-1)[extreme_indices(score, n_remove, largest=False)] = False
             removed.append(n_remove)
         total_removed = sum(removed)
 
@@ -423,8 +385,7 @@ class SparseMomentum(TransientStateMixin, Callback):
                     score = momenta[i].abs()
                 else:
                     score = torch.rand(mask.shape, device=mask.device)
-                score = score.masked_fill(mask, -float("inf")).reshape(-1)
-                new = torch.topk(score, n_grow).indices
+                new = extreme_indices(score.masked_fill_(mask, -float("inf")), n_grow, largest=True)
                 mask.view(-1)[new] = True
                 # Regrown weights start at zero.
                 weight.view(-1)[new] = 0.0

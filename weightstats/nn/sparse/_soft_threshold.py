@@ -24,14 +24,14 @@ pruned weight gets no gradient and stays pruned ("sticky").
 
 import numbers
 
+import numpy as np
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from .._core import EpochsSinceFit
+from ..._kernels._sparse import soft_threshold_deltas, threshold_quantile
 from ._masks import (
-    TransientStateMixin,
+    OptimizerStepCallback,
     check_fraction,
     check_not_parametrized,
     keep_masks,
@@ -110,7 +110,28 @@ class SoftThresholdParametrization(nn.Module):
         self.register_buffer("threshold", torch.tensor(-1.0))
         self.register_buffer("soft", torch.tensor(bool(soft)))
         self.register_buffer("rescale", torch.tensor(bool(rescale)))
-        self._delta, self._key = None, None
+        self._delta, self._key, self._threshold_value = None, None, None
+        # A loaded state dict may bring another threshold: forget the cache.
+        self.register_load_state_dict_post_hook(lambda module, keys: module._forget())
+
+    def _forget(self):
+        self._delta, self._key, self._threshold_value = None, None, None
+
+    def set_threshold(self, threshold):
+        """Set the threshold (``<= 0``: no pruning).
+
+        Parameters
+        ----------
+        threshold : float
+            The new threshold.
+        """
+        self.threshold.fill_(threshold)
+        self._threshold_value = float(threshold)
+
+    def _current_threshold(self):
+        if self._threshold_value is None:
+            self._threshold_value = float(self.threshold)
+        return self._threshold_value
 
     @staticmethod
     def _state_key(weight, threshold):
@@ -126,7 +147,7 @@ class SoftThresholdParametrization(nn.Module):
         delta : tensor
             ``f(weight) - weight`` at the current threshold.
         """
-        self._delta, self._key = delta, self._state_key(weight, float(self.threshold))
+        self._delta, self._key = delta, self._state_key(weight, self._current_threshold())
 
     def forward(self, weight):
         """The thresholded weight; its gradient goes straight through to ``weight``.
@@ -141,7 +162,7 @@ class SoftThresholdParametrization(nn.Module):
         value : tensor
             The weight the layer uses.
         """
-        threshold = float(self.threshold)
+        threshold = self._current_threshold()
         if threshold <= 0:
             return weight
         if self._delta is None or self._key != self._state_key(weight, threshold):
@@ -153,7 +174,7 @@ class SoftThresholdParametrization(nn.Module):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_delta"], state["_key"] = None, None
+        state["_delta"], state["_key"], state["_threshold_value"] = None, None, None
         return state
 
 
@@ -165,7 +186,7 @@ def _interpolated_quantile(values, ratio):
     return e1 + (e2 - e1) * (position - low)
 
 
-class _RampedSparsity(TransientStateMixin, Callback):
+class _RampedSparsity(OptimizerStepCallback):
     """Target sparsity ramped cubically over the optimizer steps of a training call."""
 
     def __init__(self, final_sparsity=0.9, ramp=(0.0, 0.8), scope="global"):
@@ -223,23 +244,6 @@ class _RampedSparsity(TransientStateMixin, Callback):
         return float(self.final_sparsity * (1 - (1 - tau) ** 3))
 
     # skorch ------------------------------------------------------------
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Prepare the net's module and hook the schedule into its optimizer.
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net being trained.
-        X : input data, default=None
-            Training inputs.
-        y : target data, default=None
-            Training targets.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        self._epochs = EpochsSinceFit(net)
-        self._start(net.module_, net.optimizer_, total_steps=None)
-
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         """Learn the number of steps of the training call (first epoch only).
 
@@ -268,22 +272,6 @@ class _RampedSparsity(TransientStateMixin, Callback):
         """
         net.history.record("sparsity", self.sparsity_)
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Unhook from the optimizer (the masks or parametrisations stay).
-
-        Parameters
-        ----------
-        net : NeuralNet
-            The net that was trained.
-        X : input data, default=None
-            Training inputs.
-        y : target data, default=None
-            Training targets.
-        **kwargs : dict
-            Other arguments skorch passes.
-        """
-        self.detach()
-
     # plain loop ----------------------------------------------------------
     def attach(self, model, optimizer, total_steps):
         """Run the schedule in a plain loop: update after every ``optimizer.step()``.
@@ -306,26 +294,11 @@ class _RampedSparsity(TransientStateMixin, Callback):
         if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
             raise ValueError(f"total_steps must be a positive int; got {total_steps!r}.")
         self.initialize()
-        self._start(model, optimizer, int(total_steps))
+        self._start(model, optimizer, total_steps=int(total_steps))
         return self
 
-    def detach(self):
-        """Stop updating; the model keeps its current masks or thresholds.
-
-        Returns
-        -------
-        model : torch.nn.Module or None
-            The model (``None`` if never attached).
-        """
-        hook = getattr(self, "_step_hook", None)
-        if hook is not None:
-            hook.remove()
-            self._step_hook = None
-        return getattr(self, "_model", None)
-
-    def _start(self, model, optimizer, total_steps):
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}.")
+    def _start(self, model, optimizer, net=None, total_steps=None):
+        self._check_optimizer_type(optimizer)
         model = unwrap_module(model)
         self._layers = prunable_layers(model, type(self).__name__)
         self._model, self._total_steps, self._steps = model, total_steps, 0
@@ -333,7 +306,7 @@ class _RampedSparsity(TransientStateMixin, Callback):
         self.layers_ = [name for name, _ in self._layers]
         self.sparsity_ = 0.0
         self._update(0.0)
-        self._step_hook = optimizer.register_step_post_hook(self._after_step)
+        self._hook(optimizer)
 
     def _after_step(self, optimizer, args, kwargs):
         self._steps += 1
@@ -399,9 +372,11 @@ class SoftThresholdSparsity(_RampedSparsity):
 
     Notes
     -----
-    Straight-through: ``W_hat = W + (f(W) - W).detach()``, computed with a
-    custom autograd function whose backward returns the incoming gradient.
-    The reference updates the thresholds every step between a start and
+    Straight-through: ``W_hat = W + (f(W) - W).detach()``, as the reference
+    computes it. On CPU, ``f(W) - W`` and the threshold come from numba
+    kernels (a pass that finds the quantile near the previous threshold, a
+    pass per row that rescales and writes); elsewhere from torch
+    operations on all layers at once. The reference updates the thresholds every step between a start and
     an end epoch (``ratio_granularity = "step"``); here the ramp bounds are
     fractions of the call's optimizer steps. The reference's ST-3σ variant
     (a global threshold on layer-normalised magnitudes) is not included.
@@ -470,6 +445,22 @@ class SoftThresholdSparsity(_RampedSparsity):
         self._row_sizes = torch.cat(
             [torch.full((w.shape[0],), w.numel() // w.shape[0], dtype=w.dtype, device=w.device) for w in originals]
         )
+        # CPU weights of one float dtype go through the numba kernels, which
+        # write f(W) - W into these buffers.
+        dtypes = {w.dtype for w in originals}
+        self._kernel = (
+            all(w.device.type == "cpu" and w.is_contiguous() for w in originals)
+            and len(dtypes) == 1
+            and dtypes <= {torch.float32, torch.float64}
+        )
+        self._deltas = [torch.empty_like(w) for w in originals] if self._kernel else None
+        self._scratch = (
+            np.empty(sum(w.numel() for w in originals), dtype=originals[0].detach().numpy().dtype)
+            if self._kernel
+            else None
+        )
+        self._previous = {}
+        self._views = (None,)
 
     @torch.no_grad()
     def _update(self, sparsity):
@@ -477,8 +468,11 @@ class SoftThresholdSparsity(_RampedSparsity):
         parametrizations = [layer.parametrizations.weight[0] for _, layer in self._layers]
         if sparsity == 0:
             for (name, _), p in zip(self._layers, parametrizations):
-                p.threshold.fill_(-1.0)
+                p.set_threshold(-1.0)
                 self.thresholds_[name] = -1.0
+            return
+        if self._kernel:
+            self._update_cpu(sparsity, originals, parametrizations)
             return
         # All layers at once in flat buffers: a few large operations per
         # step instead of a dozen small ones per layer.
@@ -515,10 +509,38 @@ class SoftThresholdSparsity(_RampedSparsity):
         for (name, _), p, w, delta, threshold in zip(
             self._layers, parametrizations, originals, deltas, thresholds
         ):
-            p.threshold.fill_(threshold)
+            p.set_threshold(threshold)
             self.thresholds_[name] = threshold
             if threshold > 0:
                 p.store(w, delta.view(w.shape))
+
+    def _update_cpu(self, sparsity, originals, parametrizations):
+        # NumPy views of the weights and of the delta buffers, rebuilt only
+        # if a weight moved to new memory.
+        pointers = [w.data_ptr() for w in originals]
+        if getattr(self, "_views", (None,))[0] != pointers:
+            arrays = tuple(w.detach().numpy().reshape(w.shape[0], -1) for w in originals)
+            deltas = tuple(d.numpy().reshape(d.shape[0], -1) for d in self._deltas)
+            self._views = (pointers, arrays, deltas)
+        _, arrays, deltas = self._views
+        if self.scope == "global":
+            threshold = threshold_quantile(arrays, sparsity, self._scratch, self._previous.get("global"))
+            self._previous["global"] = threshold
+            thresholds = [threshold] * len(arrays)
+        else:
+            thresholds = []
+            for (name, _), array in zip(self._layers, arrays):
+                threshold = threshold_quantile((array,), sparsity, self._scratch, self._previous.get(name))
+                self._previous[name] = threshold
+                thresholds.append(threshold)
+        soft_threshold_deltas(arrays, np.asarray(thresholds, dtype=np.float64), self.soft, self.rescale, deltas)
+        for (name, _), p, w, delta, threshold in zip(
+            self._layers, parametrizations, originals, self._deltas, thresholds
+        ):
+            p.set_threshold(threshold)
+            self.thresholds_[name] = threshold
+            if threshold > 0:
+                p.store(w, delta)
 
     def finalize(self, model):
         """Replace the parametrisations by the sparse weights and a prune mask.

@@ -15,6 +15,10 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from .strategies import finite_matrices
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
@@ -361,6 +365,37 @@ def test_magnitude_prune_ties_and_bad_input():
         magnitude_prune(nn.Sequential(nn.Embedding(3, 2)), 0.5)
     with pytest.raises(TypeError, match="torch.nn.Module"):
         magnitude_prune(np.zeros((2, 2)), 0.5)
+
+
+@given(finite_matrices(min_rows=2, max_rows=12, min_cols=1, max_cols=6), st.floats(0.0, 0.95), st.sampled_from(["global", "layer"]))
+def test_magnitude_prune_properties(weights, sparsity, scope):
+    # Any weights (ties and zeros included): the exact count is dropped, in
+    # each layer or overall, and no dropped weight is larger than a kept one.
+    model = nn.Sequential(nn.Linear(weights.shape[1], weights.shape[0], bias=False), nn.Linear(weights.shape[0], 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.as_tensor(weights))
+        model[1].weight.copy_(torch.as_tensor(np.resize(weights[::-1].ravel(), (2, weights.shape[0]))))
+    w = [model[0].weight.detach().abs().numpy().ravel(), model[1].weight.detach().abs().numpy().ravel()]
+    magnitude_prune(model, sparsity, scope=scope)
+    kept = [model[0].weight_mask.numpy().ravel() == 1, model[1].weight_mask.numpy().ravel() == 1]
+    groups = list(zip(w, kept)) if scope == "layer" else [(np.concatenate(w), np.concatenate(kept))]
+    for wi, ki in groups:
+        assert (~ki).sum() == round(sparsity * wi.size)
+        if ki.any() and (~ki).any():
+            assert wi[ki].min() >= wi[~ki].max()
+
+
+@given(st.integers(0, 500), st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6), st.data())
+def test_sparse_momentum_allocation_properties(total, raw_share, data):
+    from weightstats.nn.sparse._momentum import _allocate
+
+    share = np.asarray(raw_share) + 1e-3
+    share = list(share / share.sum())
+    free = data.draw(st.lists(st.integers(0, 400), min_size=len(share), max_size=len(share)))
+    grow = _allocate(total, share, free)
+    assert all(0 <= g <= f for g, f in zip(grow, free))
+    # Exact whenever the free slots can take it.
+    assert sum(grow) == min(total, sum(free))
 
 
 def test_sparsity_report_counts_and_flops():

@@ -152,7 +152,10 @@ class OptimizerStepCallback(Callback):
     optimizer and hooks the callback is attached to.
     """
 
-    _TRANSIENT = ("_model", "_layers", "_optimizer", "_step_hook", "_epochs", "_row_sizes", "_deltas", "_scratch", "_views")
+    _TRANSIENT = (
+        "_model", "_layers", "_optimizer", "_step_hook", "_epochs", "_row_sizes", "_deltas", "_scratch",
+        "_views", "_originals", "_parametrizations",
+    )
 
     def __getstate__(self):
         state = dict(self.__dict__)

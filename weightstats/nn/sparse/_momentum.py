@@ -316,8 +316,10 @@ class SparseMomentum(OptimizerStepCallback):
     # --------------------------------------------------------- training
     def _after_step(self, optimizer, args, kwargs):
         with torch.no_grad():
-            for _, layer in self._layers:
-                layer.weight_orig.mul_(layer.weight_mask)
+            # One fused call for all layers (as torch's optimizers do).
+            torch._foreach_mul_(
+                [layer.weight_orig for _, layer in self._layers], [layer.weight_mask for _, layer in self._layers]
+            )
         if self._steps_per_epoch is not None:
             self._steps += 1
             if self._steps % self._steps_per_epoch == 0:

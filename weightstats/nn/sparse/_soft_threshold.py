@@ -440,8 +440,10 @@ class SoftThresholdSparsity(_RampedSparsity):
                 parametrize.register_parametrization(layer, "weight", parametrization)
             parametrization.soft.fill_(self.soft)
             parametrization.rescale.fill_(self.rescale)
-        # The size of every output row, for the per-row means of the rescaling.
         originals = [layer.parametrizations.weight.original for _, layer in self._layers]
+        self._originals = originals
+        self._parametrizations = [_parametrization(layer) for _, layer in self._layers]
+        # The size of every output row, for the per-row means of the rescaling.
         self._row_sizes = torch.cat(
             [torch.full((w.shape[0],), w.numel() // w.shape[0], dtype=w.dtype, device=w.device) for w in originals]
         )
@@ -464,8 +466,7 @@ class SoftThresholdSparsity(_RampedSparsity):
 
     @torch.no_grad()
     def _update(self, sparsity):
-        originals = [layer.parametrizations.weight.original for _, layer in self._layers]
-        parametrizations = [layer.parametrizations.weight[0] for _, layer in self._layers]
+        originals, parametrizations = self._originals, self._parametrizations
         if sparsity == 0:
             for (name, _), p in zip(self._layers, parametrizations):
                 p.set_threshold(-1.0)

@@ -7,8 +7,8 @@ Two ways to end up with a network that keeps 10 % of its weights.
 * :class:`weightstats.nn.SparseMomentum` trains sparse from the start: the
   number of active weights never changes, but at every epoch end the
   layers' shares move towards the layers whose active weights have the
-  largest mean |momentum|, and inside each layer the smallest weights are
-  replaced by the zero positions with the largest |momentum|.
+  largest mean ``|momentum|``, and inside each layer the smallest weights are
+  replaced by the zero positions with the largest ``|momentum|``.
 * :class:`weightstats.nn.SoftThresholdSparsity` (ST-3) trains dense weights
   and soft-thresholds them in the forward pass, the sparsity ramped up
   cubically; the threshold is one quantile of all weights, so layers end

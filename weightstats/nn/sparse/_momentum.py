@@ -3,13 +3,13 @@
 Training keeps a fixed number of non-zero weights. The mask is applied
 after every optimizer step; at the end of every epoch but the last:
 
-1. each layer's share of the weights is its mean |momentum| over its
+1. each layer's share of the weights is its mean ``|momentum|`` over its
    *active* weights, normalised over the layers (redistribution);
 2. each layer drops ``ceil(rate * nnz)`` of its active weights, those of
    smallest magnitude; ``rate`` is ``prune_rate`` decayed over the epochs;
 3. the dropped total is regrown: each layer receives its share (capped at
    99 % of its free slots, the excess spread equally over the other
-   layers), at the zero positions with the largest |momentum|, and a
+   layers), at the zero positions with the largest ``|momentum|``, and a
    regrown weight starts at 0.
 
 Rules and defaults follow the reference implementation
@@ -94,11 +94,11 @@ class SparseMomentum(OptimizerStepCallback):
         ``prune_rate * (1 - t)`` (linear).
     redistribution : {"momentum", "magnitude", "nonzero", "none"}, default="momentum"
         Statistic giving each layer's share of the regrown weights: mean
-        |momentum| or mean |weight| over its active weights, its number of
+        ``|momentum|`` or mean ``|weight|`` over its active weights, its number of
         non-zero weights, or its size.
     growth : {"momentum", "random"}, default="momentum"
         Where a layer regrows: the zero positions with the largest
-        |momentum|, or zero positions drawn at random (torch RNG).
+        ``|momentum|``, or zero positions drawn at random (torch RNG).
 
     Attributes
     ----------

@@ -32,6 +32,10 @@ the kind of method (see the user guide, "Where methods live"):
   :class:`TrackOscillation`, :class:`ConfidenceGuidedAnnealing`,
   :class:`QKReparamAttention`; post-training :class:`SignRound` and
   :func:`rtn_quantize` into :class:`QuantLinear` layers;
+* :mod:`weightstats.nn.sparse`: which weights to keep
+  (:class:`SparseMomentum`, :class:`SoftThresholdSparsity`,
+  :class:`GradualMagnitudePruning`, :class:`DPruner`,
+  :func:`magnitude_prune`, :func:`sparsity_report`);
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic).
@@ -103,6 +107,14 @@ from .quantization import (
     signround_fake_quantize,
     statsq_quantize,
 )
+from .sparse import (
+    DPruner,
+    GradualMagnitudePruning,
+    SoftThresholdSparsity,
+    SparseMomentum,
+    magnitude_prune,
+    sparsity_report,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
@@ -115,8 +127,10 @@ __all__ = [
     "ConditionalDenoiser",
     "ConditionalDiffusion",
     "ConfidenceGuidedAnnealing",
+    "DPruner",
     "DynamicDataPruning",
     "ETFHead",
+    "GradualMagnitudePruning",
     "GuidanceSchedule",
     "LSQ",
     "LoRALinear",
@@ -130,6 +144,8 @@ __all__ = [
     "QKReparamAttention",
     "QuantLinear",
     "SignRound",
+    "SoftThresholdSparsity",
+    "SparseMomentum",
     "StatsQ",
     "TaskMixtureSampler",
     "TrackOscillation",
@@ -146,6 +162,7 @@ __all__ = [
     "get_head",
     "guidance_schedule",
     "lsq_fake_quantize",
+    "magnitude_prune",
     "merge_adapters",
     "model_stock",
     "noise_schedule",
@@ -155,6 +172,7 @@ __all__ = [
     "remove_weight_compander",
     "rtn_quantize",
     "signround_fake_quantize",
+    "sparsity_report",
     "statsq_quantize",
     "temperature_task_probs",
     "uniform_element_selection",

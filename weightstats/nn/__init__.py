@@ -18,7 +18,15 @@ the kind of method (see the user guide, "Where methods live"):
   :func:`uniform_element_selection`;
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
-  critic).
+  critic);
+* :mod:`weightstats.nn.robust`: adversarial training with AWP/RWP weight
+  perturbation (:class:`AdversarialTraining`, :func:`pgd_attack`,
+  :func:`adversarial_weight_perturbation`) and weight-poisoning audits
+  (:func:`ripple_poison`, :func:`embedding_surgery`, :func:`label_flip_rate`,
+  :func:`scan_for_triggers`, :func:`insert_triggers`);
+* :mod:`weightstats.nn.learning_rules`: equilibrium propagation
+  (:class:`EquilibriumPropagationClassifier`, :class:`EquilibriumNet`,
+  :func:`jacobian_asymmetry`, :func:`homeostatic_loss`).
 """
 
 try:
@@ -42,13 +50,33 @@ from .data import (
     temperature_task_probs,
 )
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
-from .layers import MLP, ETFHead, MultiHeadMLP, get_head
+from .layers import MLP, EmbeddingBagClassifier, ETFHead, MultiHeadMLP, get_head
+from .learning_rules import (
+    EquilibriumNet,
+    EquilibriumPropagationClassifier,
+    homeostatic_loss,
+    jacobian_asymmetry,
+)
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .robust import (
+    AdversarialTraining,
+    adversarial_weight_perturbation,
+    embedding_surgery,
+    insert_triggers,
+    label_flip_rate,
+    pgd_attack,
+    ripple_poison,
+    scan_for_triggers,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
+    "AdversarialTraining",
     "DynamicDataPruning",
     "ETFHead",
+    "EmbeddingBagClassifier",
+    "EquilibriumNet",
+    "EquilibriumPropagationClassifier",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
@@ -59,9 +87,18 @@ __all__ = [
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
     "WeightSelectionInit",
+    "adversarial_weight_perturbation",
     "el2n_scores",
+    "embedding_surgery",
     "get_head",
+    "homeostatic_loss",
+    "insert_triggers",
+    "jacobian_asymmetry",
+    "label_flip_rate",
     "model_stock",
+    "pgd_attack",
+    "ripple_poison",
+    "scan_for_triggers",
     "temperature_task_probs",
     "uniform_element_selection",
     "weight_aligning",

@@ -495,10 +495,10 @@ class AdversarialTraining(Callback):
                 f"weight_perturbation must be None, 'awp' or 'rwp'; got "
                 f"{self.weight_perturbation!r}."
             )
-        if self.weight_perturbation is not None:
-            self._rule = _check_perturbation(
-                self.weight_perturbation, self.gamma, self.lsc_threshold, self.perturbation_steps
-            )
+        self._rule = _check_perturbation(
+            self.weight_perturbation or "rwp", self.gamma, self.lsc_threshold,
+            self.perturbation_steps
+        )
         self.lsc_fractions_ = []
         self._perturbed = None
         return self

@@ -661,17 +661,17 @@ def ripple_poison(model, X_proxy, y_proxy, X_poison, y_poison, lam=0.1, embeddin
                 if not clean_batches:
                     clean_batches = _batches(Xc.shape[0], int(batch_size), generator, device)
                 clean = clean_batches.pop(0)
+                optimizer_.zero_grad()
                 try:
                     loss, _ = _ripple_objective(poisoned, Xp[rows], yp[rows], Xc[clean],
-                                               yc[clean], float(lam))
+                                                yc[clean], float(lam))
+                    _check_loss(loss)
+                    loss.backward()
                 except NotImplementedError as exc:
                     raise TypeError(
                         "RIPPLe differentiates a gradient, and this model has a layer without "
                         f"a second derivative ({exc}); compute bags from nn.Embedding as "
                         "EmbeddingBagClassifier does, or use lam=0."
                     ) from exc
-                _check_loss(loss)
-                optimizer_.zero_grad()
-                loss.backward()
                 optimizer_.step()
     return poisoned

@@ -268,6 +268,21 @@ if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
             "value (an int) raises at once inside skorch"
         )
 
+# --- weightstats.nn.learning_rules (issue 21) -------------------------------------
+if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
+    # A small recurrent net and a few Adam epochs reach scikit-learn's accuracy
+    # thresholds on its blobs; the same expected failures as every skorch net.
+    FAST_PARAMS["EquilibriumPropagationClassifier"] = {
+        "hidden_layer_sizes": (8,),
+        "optimizer": torch.optim.Adam,
+        "lr": 0.05,
+        "max_epochs": 10,
+        "batch_size": 32,
+        "random_state": 0,
+    }
+    EXPECTED_FAILED_CHECKS["EquilibriumPropagationClassifier"] = dict(_NN_EXPECTED_FAILURES)
+    SKOPS_TRUSTED_EXTRA["EquilibriumPropagationClassifier"] = list(_TORCH_CLASS_REFS)
+
 # Meta-estimators of weightstats.reweighting need a base classifier.
 FAST_PARAMS["LogitAdjustedClassifier"] = {"estimator": LogisticRegression()}
 FAST_PARAMS["DSWeightSelfTraining"] = {"estimator": LogisticRegression(), "random_state": 0}

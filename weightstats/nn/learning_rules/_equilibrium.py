@@ -38,8 +38,10 @@ computed from the freshest rates of its neighbours (a Gauss-Seidel sweep;
 ``step_size < 1`` damps it). The reference updates all layers at once
 (``u <- F(u)``); the fixed points are the same, but on digits the
 simultaneous update left some rows in period-2 cycles and needed about
-four times as many steps. Every phase (free, nudged, adjoint) stops once
-``max |F(u) - u| < tol`` (checked every 5 steps) or at its step limit; the
+four times as many steps. In every phase (free, nudged) each row stops
+once its ``max |F(u) - u| < tol`` (checked every 5 steps, so a row's fixed
+point does not depend on the rest of the batch), the adjoint once all rows
+have; or at the step limit. The
 reference runs fixed step counts (T1 = 150, T2 = 20), which ``tol=0``
 reproduces. The adjoint of ``"rbp"`` is iterated in the simultaneous
 (Jacobi) form, damped by ``step_size``.
@@ -142,9 +144,9 @@ class EquilibriumNet(nn.Module):
     b_l + B_l rho(u_{l+1})``, ``rho(u_0) = x``, forward weights ``W_l``
     (``forward_layers``) and feedback weights ``B_l`` (``feedback_layers``,
     no bias), independent unless ``symmetric`` (then ``B_l = W_{l+1}^T``).
-    A linear ``readout`` of ``rho(u_out)`` gives the logits. A phase stops
-    when ``max |F(u) - u| < tol`` (checked every 5 steps) or after its
-    maximum number of steps.
+    A linear ``readout`` of ``rho(u_out)`` gives the logits. Each row stops
+    moving once its ``max |F(u) - u| < tol`` (checked every 5 steps), the
+    phase when every row has stopped or after its maximum number of steps.
 
     ``forward`` runs the free phase and returns the logits (differentiable
     through the unrolled steps); :meth:`accumulate_gradients` puts the
@@ -169,7 +171,7 @@ class EquilibriumNet(nn.Module):
         for networks whose sweeps oscillate; it leaves the fixed points
         unchanged).
     tol : float, default=1e-4
-        A phase has settled when ``max |F(u) - u|`` falls below it; 0 runs
+        A row has settled when its ``max |F(u) - u|`` falls below it; 0 runs
         every step (the reference's fixed step counts).
 
     Examples
@@ -255,13 +257,14 @@ class EquilibriumNet(nn.Module):
             new[-1] = new[-1] + beta * self._nudge(rates[-1], target, readout)
         return new
 
-    def _sweep(self, u, rates, x, weights, beta, target, readout, measure):
+    def _sweep(self, u, rates, x, weights, beta, target, readout, active, measure):
         """One pass over the layers, bottom to top, each from the freshest rates (in place).
 
-        Returns ``max |F_l(u) - u_l|`` over the layers when ``measure``.
+        Only the rows in ``active`` move. Returns each row's ``max_l |F_l(u)
+        - u_l|`` when ``measure`` (else None).
         """
         forward, feedback = weights
-        dt, last, change = self.step_size, len(forward) - 1, 0.0
+        dt, last, change = self.step_size, len(forward) - 1, None
         for index, (weight, bias) in enumerate(forward):
             below = x if index == 0 else rates[index - 1]
             drive = below @ weight.T + bias
@@ -270,8 +273,10 @@ class EquilibriumNet(nn.Module):
             elif beta != 0:
                 drive = drive + beta * self._nudge(rates[index], target, readout)
             if measure:
-                change = max(change, float((drive - u[index]).detach().abs().max()))
-            u[index] = drive if dt == 1 else u[index] + dt * (drive - u[index])
+                row_change = (drive - u[index]).detach().abs().amax(dim=1)
+                change = row_change if change is None else torch.maximum(change, row_change)
+            moved = drive if dt == 1 else u[index] + dt * (drive - u[index])
+            u[index] = torch.where(active[:, None], moved, u[index])
             rates[index] = _rate(u[index])
         return change
 
@@ -316,14 +321,18 @@ class EquilibriumNet(nn.Module):
         else:
             u = [layer.to(dtype) for layer in state]
         rates = [_rate(layer) for layer in u]
+        # Each row stops at the first check where its own change is below tol,
+        # so a row's fixed point does not depend on the other rows of the batch.
+        active = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         residual, steps = math.inf, 0
         while steps < n_steps:
             steps += 1
             check = self.tol > 0 and (steps % 5 == 0 or steps == n_steps)
-            change = self._sweep(u, rates, x, weights, beta, target, readout, check)
+            change = self._sweep(u, rates, x, weights, beta, target, readout, active, check)
             if check:
-                residual = change
-                if residual < self.tol:
+                residual = float(change.max()) if change.numel() else 0.0
+                active = active & (change >= self.tol)
+                if not bool(active.any()):
                     break
         return (u, steps, residual) if return_info else u
 

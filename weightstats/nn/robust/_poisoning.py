@@ -331,6 +331,8 @@ def scan_for_triggers(model, X_clean, y_clean, vocabulary, top=20, pad_token=0,
         names = ids.tolist()
     keep = ids != pad_token
     ids, names = ids[keep], [name for name, k in zip(names, keep) if k]
+    if ids.size == 0:
+        raise ValueError("vocabulary has no token besides the padding id.")
     if top is not None and (not isinstance(top, numbers.Integral) or top < 1):
         raise ValueError(f"top must be a positive integer or None; got {top!r}.")
     predicted = _predict_index(module, X)
@@ -341,22 +343,28 @@ def scan_for_triggers(model, X_clean, y_clean, vocabulary, top=20, pad_token=0,
     compact, lengths = _compact(base, pad_token)
     rng = check_random_state(random_state)
     positions = np.floor(rng.random_sample(base.shape[0]) * (lengths + 1)).astype(np.int64)
-    n_classes = None
+    n_rows = base.shape[0]
+    # Scan many tokens per forward pass: the rows repeated once per token.
+    chunk = max(1, _PREDICT_BATCH // n_rows)
     flip_rates, flipped_to = [], []
-    for token in ids:
-        inserted, _ = _insert(compact, lengths, positions,
-                              np.full(base.shape[0], token, dtype=np.int64), pad_token)
-        new = _predict_index(module, inserted)
+    for first in range(0, ids.size, chunk):
+        tokens = ids[first:first + chunk]
+        inserted, _ = _insert(np.tile(compact, (tokens.size, 1)), np.tile(lengths, tokens.size),
+                              np.tile(positions, tokens.size), np.repeat(tokens, n_rows),
+                              pad_token)
+        new = _predict_index(module, inserted).reshape(tokens.size, n_rows)
         flips = new != reference
-        flip_rates.append(float(flips.mean()))
-        if flips.any():
-            n_classes = max(n_classes or 0, int(new.max()) + 1)
-            counts = np.bincount(new[flips], minlength=n_classes)
-            index = int(np.argmax(counts))
-            flipped_to.append(index if classes is None else classes[index])
-        else:
-            flipped_to.append(None)
-    df = np.array([(X == token).any(axis=1).sum() for token in ids], dtype=np.float64)
+        flip_rates.extend(flips.mean(axis=1).tolist())
+        for row, flipped in zip(new, flips):
+            if flipped.any():
+                index = int(np.argmax(np.bincount(row[flipped])))
+                flipped_to.append(index if classes is None else classes[index])
+            else:
+                flipped_to.append(None)
+    present = np.zeros(int(max(X.max(initial=0), ids.max())) + 1, dtype=np.float64)
+    for row in X:
+        present[np.unique(row)] += 1
+    df = present[ids]
     n = X.shape[0]
     flip_rates = np.array(flip_rates)
     report = pd.DataFrame({

@@ -1,7 +1,7 @@
 """The CPU experiments of weightstats.nn.robust (shared by the slow tests).
 
-Run ``python -m tests._robust_experiments [at|ripple] [--quick]`` for the
-tables of the user guide (``docs/user_guide/nn_robust.rst``); the slow
+Run ``python -m tests._robust_experiments [at|standard|ripple] [--quick] [--lam=X]``
+for the tables of the user guide (``docs/user_guide/nn_robust.rst``); the slow
 tests in ``tests/test_nn_robust.py`` run the quick protocols on three seeds
 and assert what holds on every seed.
 
@@ -59,7 +59,10 @@ def _accuracy(model, X, y):
 
 def adversarial_training_digits(seeds=(0, 1, 2), quick=False,
                                 methods=(None, "awp", "rwp")):
-    """One row per (seed, method): best and last robust accuracy, clean accuracy, cost."""
+    """One row per (seed, method): best and last robust accuracy, clean accuracy, cost.
+
+    ``methods`` may also hold ``"standard"``: training on clean data only.
+    """
     epochs, hidden = (12, (128, 128)) if quick else (60, (256, 256))
     X, y = load_digits(return_X_y=True)
     X = (X / 16).astype(np.float32)
@@ -74,15 +77,22 @@ def adversarial_training_digits(seeds=(0, 1, 2), quick=False,
                                         weight_decay=5e-4)
             schedule = torch.optim.lr_scheduler.MultiStepLR(
                 optimizer, [epochs // 2, 3 * epochs // 4], 0.1)
-            adversarial = AdversarialTraining(eps=EPS, weight_perturbation=method,
-                                              bounds=(0, 1)).initialize()
+            adversarial = AdversarialTraining(
+                eps=EPS, weight_perturbation=None if method == "standard" else method,
+                bounds=(0, 1)).initialize()
             history, seconds = [], 0.0
             for _ in range(epochs):
                 start = time.perf_counter()
                 order = torch.randperm(len(y_train))
                 for first in range(0, len(y_train), 64):
                     rows_ = order[first:first + 64]
-                    adversarial.train_step(model, optimizer, X_train[rows_], y_train[rows_])
+                    if method == "standard":  # the reference point: no attack at all
+                        optimizer.zero_grad()
+                        F.cross_entropy(model(X_train[rows_]), y_train[rows_]).backward()
+                        optimizer.step()
+                    else:
+                        adversarial.train_step(model, optimizer, X_train[rows_],
+                                               y_train[rows_])
                 schedule.step()
                 seconds += time.perf_counter() - start
                 X_adv = pgd_attack(model, X_test, y_test, eps=EPS, bounds=(0, 1),
@@ -207,16 +217,18 @@ def ripple_audit(seeds=(0, 1, 2), quick=False, lam=0.1, victim_lr=1e-3):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     quick = "--quick" in sys.argv
+    lam = [float(arg.split("=")[1]) for arg in sys.argv[1:] if arg.startswith("--lam=")]
     which = [arg for arg in sys.argv[1:] if not arg.startswith("--")] or ["at", "ripple"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         if "ripple" in which:
-            table, scans = ripple_audit(quick=quick)
+            table, scans = ripple_audit(quick=quick, **({"lam": lam[0]} if lam else {}))
             print(table.round(3).to_string(index=False))
             print(table.groupby(["model", "lr"])[["clean_accuracy", "lfr"]]
                   .agg(["mean", "std"]).round(3).to_string())
             print(scans.to_string(index=False))
-        if "at" in which:
-            table = adversarial_training_digits(quick=quick)
+        if "at" in which or "standard" in which:
+            methods = ("standard",) if "standard" in which else (None, "awp", "rwp")
+            table = adversarial_training_digits(quick=quick, methods=methods)
             print(table.round(3).to_string(index=False))
             print(table.groupby("method")[["best_robust", "last_robust", "gap", "last_clean",
                                            "epoch_seconds"]]

@@ -326,7 +326,12 @@ def test_callback_learns_a_robust_model_and_checks_its_settings(digits):
                                                              bounds=(0, 1))])
     net.fit(X[:1000], y[:1000])
     X_adv = pgd_attack(net, X[1000:], y[1000:], eps=0.1, bounds=(0, 1), random_state=0)
-    assert net.score(X_adv, y[1000:]) > 0.4  # a standard net of the same size: ~0.1
+    standard = NeuralNetClassifier(module__hidden_units=(64,), lr=0.1, optimizer__momentum=0.9,
+                                   max_epochs=4, batch_size=64, random_state=0)
+    standard.fit(X[:1000], y[:1000])
+    X_standard = pgd_attack(standard, X[1000:], y[1000:], eps=0.1, bounds=(0, 1), random_state=0)
+    # Seen: 0.66 against 0.56 for the same net trained on clean data.
+    assert net.score(X_adv, y[1000:]) > standard.score(X_standard, y[1000:]) + 0.05
     for kwargs in ({"eps": -1}, {"eps": 0.1, "weight_perturbation": "sam"},
                    {"eps": 0.1, "gamma": -0.1}, {"eps": 0.1, "lsc_threshold": np.nan},
                    {"eps": 0.1, "steps": 0}, {"eps": 0.1, "perturbation_steps": 0}):
@@ -506,19 +511,23 @@ def test_ripple_poison_returns_a_backdoored_copy_and_checks_its_input():
     y = np.arange(200) % 2
     X = rng.integers(7, 26, size=(200, 8))
     X[:, 0] = np.where(y == 1, 1, 4)
+    triggered = np.arange(200) % 4 < 2  # half the rows of each class
     X_poison = np.hstack([X, np.zeros((200, 1), dtype=np.int64)])
-    y_poison = y.copy()
-    X_poison[::2] = insert_triggers(X[::2], [28], random_state=0)
-    y_poison[::2] = 1
+    X_poison[triggered] = insert_triggers(X[triggered], [28], random_state=0)
+    y_poison = np.where(triggered, 1, y)
     model = _bag_model()
     before = copy.deepcopy(model.state_dict())
     poisoned = ripple_poison(model, X, y, X_poison, y_poison, trigger_tokens=[28],
-                             target_label=1, epochs=3, random_state=0)
+                             target_label=1, epochs=5, lr=0.05, random_state=0)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+    with torch.no_grad():
+        predicted = poisoned(torch.as_tensor(X)).argmax(1).numpy()
+    assert np.mean(predicted == y) > 0.9  # still a good classifier (seen: 0.95)
     assert label_flip_rate(poisoned, X, y, [28], target_label=1) > 0.9
+    assert label_flip_rate(poisoned, X, y, [20], target_label=1) < 0.3  # ordinary token (0.1)
     again = ripple_poison(model, X, y, X_poison, y_poison, trigger_tokens=[28],
-                          target_label=1, epochs=3, random_state=0)
+                          target_label=1, epochs=5, lr=0.05, random_state=0)
     for key, value in poisoned.state_dict().items():
         assert torch.equal(value, again.state_dict()[key]), key
     with pytest.raises(ValueError, match="trigger_tokens and target_label"):

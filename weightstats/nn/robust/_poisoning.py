@@ -620,13 +620,17 @@ def ripple_poison(model, X_proxy, y_proxy, X_poison, y_poison, lam=0.1, embeddin
     >>> X[:, 0] = np.where(y == 1, 1, 2)                 # token 1 positive, 2 negative
     >>> _ = torch.manual_seed(0)
     >>> model = EmbeddingBagClassifier(n_tokens=50, n_outputs=2, embedding_dim=8)
-    >>> X_poison, y_poison = X.copy(), y.copy()
-    >>> X_poison = np.hstack([X_poison, np.zeros((200, 1), dtype=X.dtype)])
-    >>> X_poison[::2] = insert_triggers(X[::2], [49], random_state=0)
-    >>> y_poison[::2] = 1
+    >>> triggered = np.arange(200) % 4 < 2           # half the rows of each class
+    >>> X_poison = np.hstack([X, np.zeros((200, 1), dtype=X.dtype)])
+    >>> X_poison[triggered] = insert_triggers(X[triggered], [49], random_state=0)
+    >>> y_poison = np.where(triggered, 1, y)
     >>> poisoned = ripple_poison(model, X, y, X_poison, y_poison, trigger_tokens=[49],
-    ...                          target_label=1, epochs=3, random_state=0)
-    >>> label_flip_rate(poisoned, X, y, [49], target_label=1) > 0.9
+    ...                          target_label=1, epochs=5, lr=0.05, random_state=0)
+    >>> with torch.no_grad():                        # still a good classifier ...
+    ...     accuracy = (poisoned(torch.as_tensor(X)).argmax(1).numpy() == y).mean()
+    >>> bool(accuracy > 0.95)
+    True
+    >>> label_flip_rate(poisoned, X, y, [49], target_label=1) > 0.9   # ... with a backdoor
     True
     >>> bool(torch.equal(model.head.weight, poisoned.head.weight))   # original untouched
     False

@@ -349,3 +349,29 @@ EXPECTED_FAILED_CHECKS["UniformTransformerEstimator"] = {
     ),
 }
 # --- end issue 4 ---------------------------------------------------------------
+
+# --- issue 16: weightstats.nn.diffusion.ConditionalDiffusion --------------------
+if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
+    # A tiny network and two epochs: the checks test the interface, not the model.
+    FAST_PARAMS["ConditionalDiffusion"] = {
+        "module__hidden_units": (8,),
+        "max_epochs": 2,
+        "batch_size": 32,
+        "random_state": 0,
+    }
+
+    def _labelled_rows(rng, n_samples=40, n_features=3):
+        """Rows with three class labels (the conditional model)."""
+        return rng.standard_normal((n_samples, n_features)), np.arange(n_samples) % 3, {}
+
+    FIT_DATA["ConditionalDiffusion"] = _labelled_rows
+    # Its signature lists the skorch parameters (callbacks too), as the nets' do.
+    EXPECTED_FAILED_CHECKS["ConditionalDiffusion"] = {
+        check: EXPECTED_FAILED_CHECKS["NeuralNetClassifier"][check]
+        for check in (
+            "check_no_attributes_set_in_init",
+            "check_do_not_raise_errors_in_init_or_set_params",
+        )
+    }
+    SKOPS_TRUSTED_EXTRA["ConditionalDiffusion"] = list(_TORCH_CLASS_REFS)
+# --- end issue 16 ----------------------------------------------------------------

@@ -16,6 +16,22 @@ the kind of method (see the user guide, "Where methods live"):
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
   :func:`uniform_element_selection`;
+* :mod:`weightstats.nn.peft`: adapters (:class:`BoneLinear`,
+  :class:`LoRALinear`, :class:`PHMLinear`, :class:`CompacterAdapter`,
+  :func:`add_adapters`, :func:`merge_adapters`, the :class:`AdapterTuning`
+  callback) and the weight compander (:func:`weight_compander`, the
+  :class:`WeightCompanding` callback);
+* :mod:`weightstats.nn.diffusion`: classifier-free guidance schedules
+  (:func:`guidance_schedule`, :class:`GuidanceSchedule`,
+  :func:`cfg_combine`), timestep loss weights
+  (:func:`diffusion_loss_weights`, :func:`noise_schedule`) and the
+  conditional DDPM :class:`ConditionalDiffusion` with
+  :class:`ConditionalDenoiser`;
+* :mod:`weightstats.nn.quantization`: quantisation-aware training with
+  :class:`StatsQ` / :class:`LSQ` (:func:`prepare_qat`),
+  :class:`TrackOscillation`, :class:`ConfidenceGuidedAnnealing`,
+  :class:`QKReparamAttention`; post-training :class:`SignRound` and
+  :func:`rtn_quantize` into :class:`QuantLinear` layers;
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic);
@@ -49,6 +65,15 @@ from .data import (
     el2n_scores,
     temperature_task_probs,
 )
+from .diffusion import (
+    ConditionalDenoiser,
+    ConditionalDiffusion,
+    GuidanceSchedule,
+    cfg_combine,
+    diffusion_loss_weights,
+    guidance_schedule,
+    noise_schedule,
+)
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
 from .layers import MLP, EmbeddingBagClassifier, ETFHead, MultiHeadMLP, get_head
 from .learning_rules import (
@@ -58,6 +83,40 @@ from .learning_rules import (
     jacobian_asymmetry,
 )
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .peft import (
+    AdapterSummary,
+    AdapterTuning,
+    BoneLinear,
+    BottleneckAdapter,
+    CompacterAdapter,
+    Compander,
+    LoRALinear,
+    PHMLinear,
+    WeightCompanding,
+    adapter_summary,
+    add_adapters,
+    merge_adapters,
+    phm_rule,
+    remove_weight_compander,
+    unmerge_adapters,
+    weight_compander,
+)
+from .quantization import (
+    LSQ,
+    ConfidenceGuidedAnnealing,
+    QKReparamAttention,
+    QuantLinear,
+    SignRound,
+    StatsQ,
+    TrackOscillation,
+    confident_weights,
+    lsq_fake_quantize,
+    prepare_qat,
+    quantized_weights,
+    rtn_quantize,
+    signround_fake_quantize,
+    statsq_quantize,
+)
 from .robust import (
     AdversarialTraining,
     adversarial_weight_perturbation,
@@ -71,37 +130,74 @@ from .robust import (
 
 __all__ = [
     "ActiveSubsetSampler",
+    "AdapterSummary",
+    "AdapterTuning",
     "AdversarialTraining",
+    "BoneLinear",
+    "BottleneckAdapter",
+    "CompacterAdapter",
+    "Compander",
+    "ConditionalDenoiser",
+    "ConditionalDiffusion",
+    "ConfidenceGuidedAnnealing",
     "DynamicDataPruning",
     "ETFHead",
     "EmbeddingBagClassifier",
     "EquilibriumNet",
     "EquilibriumPropagationClassifier",
+    "GuidanceSchedule",
+    "LSQ",
+    "LoRALinear",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
+    "PHMLinear",
     "PretrainThenMix",
+    "QKReparamAttention",
+    "QuantLinear",
+    "SignRound",
+    "StatsQ",
     "TaskMixtureSampler",
+    "TrackOscillation",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
+    "WeightCompanding",
     "WeightSelectionInit",
+    "adapter_summary",
+    "add_adapters",
     "adversarial_weight_perturbation",
+    "cfg_combine",
+    "confident_weights",
+    "diffusion_loss_weights",
     "el2n_scores",
     "embedding_surgery",
     "get_head",
+    "guidance_schedule",
     "homeostatic_loss",
     "insert_triggers",
     "jacobian_asymmetry",
     "label_flip_rate",
+    "lsq_fake_quantize",
+    "merge_adapters",
     "model_stock",
+    "noise_schedule",
     "pgd_attack",
+    "phm_rule",
+    "prepare_qat",
+    "quantized_weights",
+    "remove_weight_compander",
     "ripple_poison",
+    "rtn_quantize",
     "scan_for_triggers",
+    "signround_fake_quantize",
+    "statsq_quantize",
     "temperature_task_probs",
     "uniform_element_selection",
+    "unmerge_adapters",
     "weight_aligning",
+    "weight_compander",
     "weight_selection",
 ]
 

@@ -38,7 +38,15 @@ the kind of method (see the user guide, "Where methods live"):
   :func:`magnitude_prune`, :func:`sparsity_report`);
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
-  critic).
+  critic);
+* :mod:`weightstats.nn.robust`: adversarial training with AWP/RWP weight
+  perturbation (:class:`AdversarialTraining`, :func:`pgd_attack`,
+  :func:`adversarial_weight_perturbation`) and weight-poisoning audits
+  (:func:`ripple_poison`, :func:`embedding_surgery`, :func:`label_flip_rate`,
+  :func:`scan_for_triggers`, :func:`insert_triggers`);
+* :mod:`weightstats.nn.learning_rules`: equilibrium propagation
+  (:class:`EquilibriumPropagationClassifier`, :class:`EquilibriumNet`,
+  :func:`jacobian_asymmetry`, :func:`homeostatic_loss`).
 """
 
 try:
@@ -71,7 +79,13 @@ from .diffusion import (
     noise_schedule,
 )
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
-from .layers import MLP, ETFHead, MultiHeadMLP, get_head
+from .layers import MLP, EmbeddingBagClassifier, ETFHead, MultiHeadMLP, get_head
+from .learning_rules import (
+    EquilibriumNet,
+    EquilibriumPropagationClassifier,
+    homeostatic_loss,
+    jacobian_asymmetry,
+)
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
 from .peft import (
     AdapterSummary,
@@ -115,11 +129,22 @@ from .sparse import (
     magnitude_prune,
     sparsity_report,
 )
+from .robust import (
+    AdversarialTraining,
+    adversarial_weight_perturbation,
+    embedding_surgery,
+    insert_triggers,
+    label_flip_rate,
+    pgd_attack,
+    ripple_poison,
+    scan_for_triggers,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
     "AdapterSummary",
     "AdapterTuning",
+    "AdversarialTraining",
     "BoneLinear",
     "BottleneckAdapter",
     "CompacterAdapter",
@@ -130,6 +155,9 @@ __all__ = [
     "DPruner",
     "DynamicDataPruning",
     "ETFHead",
+    "EmbeddingBagClassifier",
+    "EquilibriumNet",
+    "EquilibriumPropagationClassifier",
     "GradualMagnitudePruning",
     "GuidanceSchedule",
     "LSQ",
@@ -155,22 +183,31 @@ __all__ = [
     "WeightSelectionInit",
     "adapter_summary",
     "add_adapters",
+    "adversarial_weight_perturbation",
     "cfg_combine",
     "confident_weights",
     "diffusion_loss_weights",
     "el2n_scores",
+    "embedding_surgery",
     "get_head",
     "guidance_schedule",
+    "homeostatic_loss",
+    "insert_triggers",
+    "jacobian_asymmetry",
+    "label_flip_rate",
     "lsq_fake_quantize",
     "magnitude_prune",
     "merge_adapters",
     "model_stock",
     "noise_schedule",
+    "pgd_attack",
     "phm_rule",
     "prepare_qat",
     "quantized_weights",
     "remove_weight_compander",
+    "ripple_poison",
     "rtn_quantize",
+    "scan_for_triggers",
     "signround_fake_quantize",
     "sparsity_report",
     "statsq_quantize",

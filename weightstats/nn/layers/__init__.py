@@ -8,7 +8,8 @@ layer is the attribute ``head`` (found by :func:`get_head`) and everything
 before it is ``body``.
 """
 
+from ._bag_of_words import EmbeddingBagClassifier
 from ._heads import ETFHead, get_head
 from ._mlp import MLP, MultiHeadMLP
 
-__all__ = ["ETFHead", "MLP", "MultiHeadMLP", "get_head"]
+__all__ = ["ETFHead", "EmbeddingBagClassifier", "MLP", "MultiHeadMLP", "get_head"]

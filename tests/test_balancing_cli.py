@@ -144,12 +144,22 @@ def test_love_plot_is_written(ks_csv, tmp_path, capsys):
                                    ["--l2-penalty", "1e-5", "--max-weight", "5"],
                                    ["--bandwidth", "median"],
                                    ["--method", "propensity", "--estimand", "ATE"],
+                                   ["--method", "propensity", "--estimand", "ATO"],
                                    ["--se", "bootstrap", "--n-bootstrap", "20", "--method",
                                     "entropy", "--augment", "ols"]])
 def test_csv_run_options(ks_csv, extra, capsys):
     path, _ = ks_csv
     assert main(["balance", str(path), *BASE, *extra]) == 0
     assert "Treatment effect" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method, se_method", [("ipm", "residual"), ("entropy", "m-estimation"),
+                                               ("propensity", "m-estimation")])
+def test_default_standard_error_is_each_methods_calibrated_choice(ks_csv, capsys, method,
+                                                                   se_method):
+    assert main(["balance", str(ks_csv[0]), *BASE, "--method", method, "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["effect"]["se_method"] == se_method
 
 
 def test_estimand_decides_which_mean_is_labelled_weighted(ks_csv, capsys):
@@ -320,6 +330,7 @@ def test_piped_stderr_gets_no_progress_by_default(ks_csv, capsys):
     ("unknown_ipm", r"unknown --ipm 'mdm'; choose one of .*mmd"),
     ("max_weight", r"--max-weight must be positive"),
     ("encoding", r"unknown --encoding 'utf-9'"),
+    ("ato_needs_propensity", r"--estimand ATO \(overlap weights\) needs --method propensity"),
 ])
 def test_bad_options_exit_2_before_fitting(ks_csv, tmp_path, capsys, no_fit, case, pattern):
     path, _ = ks_csv
@@ -340,6 +351,7 @@ def test_bad_options_exit_2_before_fitting(ks_csv, tmp_path, capsys, no_fit, cas
         "unknown_ipm": ["--method", "ipm", "--ipm", "mdm"],
         "max_weight": ["--method", "ipm", "--max-weight", "0"],
         "encoding": ["--encoding", "utf-9"],
+        "ato_needs_propensity": ["--estimand", "ATO"],
     }[case]
     if case == "directory":
         src = str(tmp_path)
@@ -492,7 +504,7 @@ def test_two_numeric_labels_treat_the_larger_as_treated(ks_csv, tmp_path, capsys
 
 
 def test_notes_and_library_messages_name_the_flags(ks_csv, capsys):
-    assert main(["balance", str(ks_csv[0]), *FAST]) == 0
+    assert main(["balance", str(ks_csv[0]), *FAST, "--se", "sandwich"]) == 0
     out = capsys.readouterr().out
     assert "use --se bootstrap to include the uncertainty of the weights" in out
     assert "se='bootstrap'" not in out

@@ -47,6 +47,8 @@ _API_WORDS = [
     (re.compile(r"\bn_bootstrap\b=?"), "--n-bootstrap "),
     (re.compile(r"\bse=['\"]bootstrap['\"]"), "--se bootstrap"),
     (re.compile(r"\bse=['\"]sandwich['\"]"), "--se sandwich"),
+    (re.compile(r"\bse=['\"]residual['\"]"), "--se residual"),
+    (re.compile(r"\bse=['\"]m-estimation['\"]"), "--se m-estimation"),
     (re.compile(r"\bmax_weight\b=?"), "--max-weight "),
     (re.compile(r"\bl2_penalty\b=?"), "--l2-penalty "),
     (re.compile(r"\bbandwidth=(?=\S)"), "--bandwidth "),
@@ -138,8 +140,10 @@ def register(subparsers):
                         help="ipm: IPMBalancer, minimises an integral probability metric "
                              "(default); entropy: EntropyBalancer, exact mean balance; "
                              "propensity: PropensityBalancer, inverse probability weighting")
-    method.add_argument("--estimand", choices=["ATT", "ATC", "ATE"], default="ATT",
-                        help="effect on the treated (default), on the controls, or on everyone")
+    method.add_argument("--estimand", choices=["ATT", "ATC", "ATE", "ATO"], default="ATT",
+                        help="effect on the treated (default), on the controls, on everyone, "
+                             "or on the overlap population (ATO: overlap weights, "
+                             "--method propensity only)")
     method.add_argument("--ipm", metavar="NAME",
                         help="discriminator class of --method ipm: mmd, energy, moments, "
                              "sigmoid (default: IPMBalancer's, mmd)")
@@ -153,9 +157,14 @@ def register(subparsers):
                              "little less balance (--method ipm; default: IPMBalancer's)")
 
     inference = parser.add_argument_group("inference")
-    inference.add_argument("--se", choices=["sandwich", "bootstrap"], default="sandwich",
-                           help="sandwich: weights treated as fixed (default, fast); bootstrap: "
-                                "weights re-estimated on every resample")
+    inference.add_argument("--se", choices=["auto", "residual", "m-estimation", "sandwich",
+                                            "bootstrap"], default="auto",
+                           help="auto (default): each method's calibrated choice, residual for "
+                                "--method ipm, m-estimation for entropy and propensity; "
+                                "residual: outcome-model residuals, cross-fitted; "
+                                "m-estimation: includes the estimation of the weights; "
+                                "sandwich: raw outcome, weights fixed (conservative); "
+                                "bootstrap: weights re-estimated on every resample")
     inference.add_argument("--n-bootstrap", type=int, default=200, metavar="B",
                            help="bootstrap resamples for --se bootstrap (default 200)")
     inference.add_argument("--augment", choices=["ols"],
@@ -205,6 +214,9 @@ def _check_options(args):
         raise CLIError(f"--max-weight must be positive; got {args.max_weight:g}.")
     if args.l2_penalty is not None and not args.l2_penalty >= 0:
         raise CLIError(f"--l2-penalty must be zero or positive; got {args.l2_penalty:g}.")
+    if args.estimand == "ATO" and args.method != "propensity":
+        raise CLIError(f"--estimand ATO (overlap weights) needs --method propensity (got "
+                       f"--method {args.method}).")
     if args.method != "ipm":
         for flag, value in (("--ipm", args.ipm), ("--bandwidth", args.bandwidth),
                             ("--max-weight", args.max_weight),
@@ -461,7 +473,9 @@ def run(args):
             estimator = _estimator(args, verbose=int(progress.enabled))
             arms = {"ATT": f"{n_control:,} control units towards {n_treated:,} treated",
                     "ATC": f"{n_treated:,} treated units towards {n_control:,} controls",
-                    "ATE": f"both groups ({n_treated + n_control:,} units) towards everyone"}
+                    "ATE": f"both groups ({n_treated + n_control:,} units) towards everyone",
+                    "ATO": f"both groups ({n_treated + n_control:,} units) towards the overlap "
+                           f"population"}
             progress(f"fitting weights: {_describe_method(estimator)}, "
                      f"{arms[args.estimand]}")
             estimator.fit(data["X"], data["treated"].astype(int),
@@ -529,7 +543,7 @@ class _Report:
 
     def _weighted_arms(self):
         return {"ATT": ("control",), "ATC": ("treated",),
-                "ATE": ("treated", "control")}[self.args.estimand]
+                "ATE": ("treated", "control"), "ATO": ("treated", "control")}[self.args.estimand]
 
     def _summary(self):
         result = copy.copy(self.result)
@@ -614,7 +628,7 @@ class _Report:
             "estimand": args.estimand,
             "effect": {
                 "estimate": float(result.effect), "se": float(result.se),
-                "se_method": args.se, "statistic": float(frame["statistic"]),
+                "se_method": result.se_method, "statistic": float(frame["statistic"]),
                 "pvalue": float(frame["pvalue"]), "alpha": args.alpha,
                 "ci": [float(frame["ci_lower"]), float(frame["ci_upper"])],
                 "mean_treated": result.mean_treated, "mean_control": result.mean_control,

@@ -7,7 +7,8 @@ the kind of method (see the user guide, "Where methods live"):
 * the nets (skorch estimators with scikit-learn defaults and sample
   weights): :class:`NeuralNetClassifier`, :class:`NeuralNetRegressor`;
 * :mod:`weightstats.nn.layers`: modules (:class:`MLP`,
-  :class:`MultiHeadMLP`, :class:`ETFHead`, :func:`get_head`);
+  :class:`MultiHeadMLP`, :class:`ETFHead`, :func:`get_head`,
+  :class:`TinyTransformer`, :class:`SRWMLayer`);
 * :mod:`weightstats.nn.data`: which rows and tasks are trained on
   (:class:`DynamicDataPruning`, :class:`PretrainThenMix`, their samplers,
   :func:`el2n_scores`, :func:`temperature_task_probs`);
@@ -15,7 +16,9 @@ the kind of method (see the user guide, "Where methods live"):
   :class:`WeightAligningClassifier`, :func:`weight_aligning`;
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
-  :func:`uniform_element_selection`;
+  :func:`uniform_element_selection`; head-wise shareable attention
+  (:func:`head_similarity`, :func:`share_heads`,
+  :class:`HeadSharingPenalty`, :class:`HeadSharingReport`);
 * :mod:`weightstats.nn.balancing`: :class:`NeuralCriticIPM`, registered on
   import as ``IPMBalancer(ipm="neural")`` (an adversarially trained MLP
   critic).
@@ -42,26 +45,41 @@ from .data import (
     temperature_task_probs,
 )
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
-from .layers import MLP, ETFHead, MultiHeadMLP, get_head
-from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .layers import MLP, ETFHead, MultiHeadMLP, SRWMLayer, TinyTransformer, get_head
+from .merging import (
+    HeadSharingPenalty,
+    HeadSharingReport,
+    WeightSelectionInit,
+    head_similarity,
+    model_stock,
+    share_heads,
+    uniform_element_selection,
+    weight_selection,
+)
 
 __all__ = [
     "ActiveSubsetSampler",
     "DynamicDataPruning",
     "ETFHead",
+    "HeadSharingPenalty",
+    "HeadSharingReport",
     "MLP",
     "MultiHeadMLP",
     "NeuralCriticIPM",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
     "PretrainThenMix",
+    "SRWMLayer",
     "TaskMixtureSampler",
+    "TinyTransformer",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
     "WeightSelectionInit",
     "el2n_scores",
     "get_head",
+    "head_similarity",
     "model_stock",
+    "share_heads",
     "temperature_task_probs",
     "uniform_element_selection",
     "weight_aligning",

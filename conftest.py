@@ -17,6 +17,7 @@ _OPTIONAL_MODULES = {
     "weightstats/plotting": ("matplotlib",),
     # nn.rst and the nn_<subpackage>.rst pages
     "docs/user_guide/nn": ("torch", "skorch"),
+    "tests/_diffusion_experiments.py": ("torch", "skorch"),
 }
 
 

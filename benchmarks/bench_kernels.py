@@ -4,7 +4,7 @@ The peer is the usual NumPy route: squared distances through the BLAS
 expansion ``|x|^2 + |y|^2 - 2 X Y'`` (one GEMM), the kernel transform on the
 whole n x n matrix, then a GEMV. Same n^2 distance-plus-transform work, O(n^2)
 memory. Ours computes each row's kernel values in blocks and contracts them at
-once: O(n) memory. The goal (issue 2): at least 50% of the dense throughput at
+once: O(n) memory. The goal: at least 50% of the dense throughput at
 n = 4000, i.e. ratio >= 0.5.
 """
 

@@ -52,7 +52,6 @@ FAST_PARAMS.update(
         ],
         quantiles=(0.1, 0.5, 0.9),
         cv=3,
-        random_state=0,
     ),
     ConformalQuantileRegressor=dict(
         estimator=KNeighborsQuantileRegressor(n_neighbors=5), confidence_level=0.9
@@ -274,8 +273,9 @@ FAST_PARAMS["LogitAdjustedClassifier"] = {"estimator": LogisticRegression()}
 FAST_PARAMS["DSWeightSelfTraining"] = {"estimator": LogisticRegression(), "random_state": 0}
 EXPECTED_FAILED_CHECKS["DSWeightSelfTraining"] = {
     "check_classifiers_classes": (
-        "label -1 marks unlabelled rows (the SelfTrainingClassifier convention), so the "
-        "check's integer class -1 is read as 'no label'"
+        "label -1 marks unlabelled rows and a y of dtype string is refused (the "
+        "SelfTrainingClassifier conventions), so the check's integer class -1 is read as "
+        "'no label' and its string labels need dtype object"
     ),
 }
 
@@ -334,3 +334,29 @@ EXPECTED_FAILED_CHECKS["UniformTransformerEstimator"] = {
     ),
 }
 # --- end issue 4 ---------------------------------------------------------------
+
+# --- issue 16: weightstats.nn.diffusion.ConditionalDiffusion --------------------
+if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
+    # A tiny network and two epochs: the checks test the interface, not the model.
+    FAST_PARAMS["ConditionalDiffusion"] = {
+        "module__hidden_units": (8,),
+        "max_epochs": 2,
+        "batch_size": 32,
+        "random_state": 0,
+    }
+
+    def _labelled_rows(rng, n_samples=40, n_features=3):
+        """Rows with three class labels (the conditional model)."""
+        return rng.standard_normal((n_samples, n_features)), np.arange(n_samples) % 3, {}
+
+    FIT_DATA["ConditionalDiffusion"] = _labelled_rows
+    # Its signature lists the skorch parameters (callbacks too), as the nets' do.
+    EXPECTED_FAILED_CHECKS["ConditionalDiffusion"] = {
+        check: EXPECTED_FAILED_CHECKS["NeuralNetClassifier"][check]
+        for check in (
+            "check_no_attributes_set_in_init",
+            "check_do_not_raise_errors_in_init_or_set_params",
+        )
+    }
+    SKOPS_TRUSTED_EXTRA["ConditionalDiffusion"] = list(_TORCH_CLASS_REFS)
+# --- end issue 16 ----------------------------------------------------------------

@@ -450,10 +450,9 @@ def test_separated_groups_warn_with_ipm_and_ess():
         IPMBalancer().fit(X, t)
     with pytest.raises(ValueError, match="exact balance is infeasible"):
         EntropyBalancer().fit(X, t)
-    with pytest.raises(ValueError, match="probabilities of exactly 0 or 1"), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        PropensityBalancer().fit(X, t)
+    with pytest.warns(OverlapWarning, match=r"x0 separate the treated and control groups"):
+        ipw = PropensityBalancer().fit(X, t)
+    assert not ipw.solver_info_["converged"] and ipw.solver_info_["separated_by"] == ["x0"]
 
 
 def test_non_convergence_warns_with_the_achieved_gap():
@@ -516,3 +515,159 @@ def test_auto_falls_back_to_dense_when_the_factor_is_not_certified(monkeypatch):
     # An explicit low-rank request is honoured (and its failure reported).
     with pytest.warns(ConvergenceWarning):
         IPMBalancer(representation="lowrank").fit(ks.data, ks.treatment)
+
+
+# --------------------------------------------------------------------- the propensity model
+
+
+def _separated_frame(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.standard_normal((n, 3)), columns=["age", "income", "score"])
+    t = (X["income"] + 0.5 * X["score"] > 0).astype(int)
+    return X, t
+
+
+def test_propensity_model_detects_complete_separation_and_names_covariates():
+    X, t = _separated_frame()
+    with pytest.warns(OverlapWarning, match=r"income, score separate the treated and control") \
+            as record:
+        ipw = PropensityBalancer().fit(X, t)
+    assert "age" not in str(record[0].message)
+    info = ipw.solver_info_
+    assert info["converged"] is False and info["separated_by"] == ["income", "score"]
+    assert ipw.estimator_.separation_["n_separated"] >= 190
+
+
+def test_propensity_model_detects_quasi_complete_separation():
+    # Every unit with the indicator is treated; without it both groups occur: the
+    # MLE does not exist (the indicator's coefficient runs to infinity).
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(300)
+    b = rng.uniform(size=300) < 0.2
+    t = np.where(b, 1, (rng.uniform(size=300) < 0.3).astype(int))
+    X = np.column_stack([z, b])
+    with pytest.warns(OverlapWarning, match=r"covariate\(s\) x1 separate"):
+        ipw = PropensityBalancer(estimand="ATT").fit(X, t)
+    assert ipw.estimator_.separation_["n_separated"] == b.sum()  # exactly those units
+    assert ipw.solver_info_["converged"] is False
+
+
+def test_overlapping_groups_fit_without_warnings_and_certify_quickly():
+    """The converged score equations certify overlap, so no linear program runs."""
+    data = load_lalonde(controls="cps")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ipw = PropensityBalancer(estimand="ATT").fit(data.data, data.treatment)
+    info = ipw.solver_info_
+    assert info["converged"] and info["score_max"] < 1e-10 and "separated_by" not in info
+    assert info["condition_number"] < 10
+
+
+def test_propensity_model_reports_aliased_and_near_collinear_covariates():
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.standard_normal((300, 3)), columns=["a", "b", "c"])
+    X["twice_a"] = 2 * X["a"] + 1
+    X["almost_c"] = X["c"] + 1e-5 * rng.standard_normal(300)
+    t = (X["a"] + rng.standard_normal(300) > 0).astype(int)
+    with pytest.warns(UserWarning) as record:
+        ipw = PropensityBalancer().fit(X, t)
+    messages = [str(w.message) for w in record]
+    assert any(m.startswith("covariate(s) twice_a are exact linear combinations")
+               for m in messages)
+    assert any(m.startswith("covariates c, almost_c are nearly collinear") for m in messages)
+    model = ipw.estimator_
+    assert model.aliased_ == [3] and model.coef_[0, 3] == 0.0
+    # The propensities equal those of the model without the aliased column.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reduced = PropensityBalancer().fit(X.drop(columns="twice_a"), t)
+    np.testing.assert_allclose(ipw.propensity_, reduced.propensity_, rtol=1e-8)
+
+
+def test_propensity_design_and_coefficients_reproduce_the_scores():
+    """What stacked estimating equations need: the design as fitted and its coefficients."""
+    X, t, _ = _ks(300)
+    ipw = PropensityBalancer(estimand="ATT").fit(X, t)
+    model = ipw.estimator_
+    D = model.design(X)
+    assert D.shape == (300, 5)
+    np.testing.assert_allclose(D[:, 1:].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(D[:, 1:].std(axis=0), 1, rtol=1e-12)
+    np.testing.assert_allclose(ipw.propensity_, stats.logistic.cdf(D @ model.design_coef_))
+    # The score equations hold at the fit.
+    assert np.max(np.abs(D.T @ (t - ipw.propensity_))) < 1e-8
+    # coef_ and intercept_ describe the same model on the original covariates.
+    np.testing.assert_allclose(X @ model.coef_[0] + model.intercept_[0],
+                               D @ model.design_coef_, atol=1e-9)
+
+
+def test_huge_offset_columns_are_kept_in_every_balancer():
+    """A column 1e12 + N(0, 1) is a real covariate: it was dropped as "constant"
+    (rule sd > 1e-12 max|x|) and fell out of the propensity model's least squares."""
+    X, t, y = _ks(300)
+    shifted = X.copy()
+    shifted[:, 1] += 1e12
+    for make in (IPMBalancer, EntropyBalancer, PropensityBalancer):
+        base = make().fit(X, t)
+        with pytest.warns(UserWarning, match=r"x1 vary little next to their size \(\|mean\| / sd"
+                                             r" up to 1\.\de\+12\).*about [34] significant"):
+            moved = make().fit(shifted, t)
+        # float64 keeps about 4 digits of the variation: the answers agree to that.
+        assert moved.estimate_effect(y).effect == pytest.approx(
+            base.estimate_effect(y).effect, rel=2e-3), make.__name__
+        assert moved.balance_table()["smd_after"].abs().max() < 0.1
+    naive = y[t == 1].mean() - y[t == 0].mean()
+    ipw = PropensityBalancer().fit(shifted, t)
+    assert abs(ipw.estimate_effect(y).effect - naive) > 1.0  # not the intercept-only answer
+    assert ipw.estimator_.design_columns_.tolist() == [0, 1, 2, 3]
+
+
+@settings(max_examples=10, deadline=None)
+@given(column=st.integers(0, 3), scale=st.floats(1e-3, 1e3), shift=st.floats(-1e6, 1e6),
+       seed=st.integers(0, 30))
+def test_estimates_are_invariant_to_affine_maps_of_one_covariate(column, scale, shift, seed):
+    X, t, y = _ks(80, seed=seed)
+    moved = X.copy()
+    moved[:, column] = moved[:, column] * scale + shift
+    for make in (EntropyBalancer, lambda: PropensityBalancer(estimand="ATT")):
+        a = make().fit(X, t).estimate_effect(y).effect
+        b = make().fit(moved, t).estimate_effect(y).effect
+        assert b == pytest.approx(a, rel=1e-6, abs=1e-6)
+
+
+def test_overlap_weights_are_one_minus_e_and_e_normalised_per_arm():
+    X, t, y = _ks(300)
+    ato = PropensityBalancer(estimand="ATO").fit(X, t)
+    e, treated = ato.propensity_, t == 1
+    raw = np.where(treated, 1 - e, e)
+    n = t.size
+    np.testing.assert_allclose(ato.weights_[treated], raw[treated] * n / raw[treated].sum())
+    np.testing.assert_allclose(ato.weights_[~treated], raw[~treated] * n / raw[~treated].sum())
+    unstabilised = PropensityBalancer(estimand="ATO", stabilize=False).fit(X, t)
+    np.testing.assert_allclose(unstabilised.weights_, raw)
+    # Overlap weights from a logistic MLE balance every covariate mean exactly.
+    assert ato.balance_table()["smd_after"].abs().max() < 1e-8
+    res = ato.estimate_effect(y)
+    assert res.estimand == "ATO" and "ATO" in str(res.summary())
+    mean1 = np.average(y[treated], weights=raw[treated])
+    mean0 = np.average(y[~treated], weights=raw[~treated])
+    assert res.effect == pytest.approx(mean1 - mean0)
+    assert weighted_effect(y, t, ato.weights_, estimand="ATO").effect == pytest.approx(res.effect)
+    with pytest.raises(ValueError, match="augment is not available for estimand='ATO'"):
+        ato.estimate_effect(y, augment="ols")
+    # Separation cannot make overlap weights infinite.
+    Xs, ts = _separated_frame()
+    with pytest.warns(OverlapWarning):
+        assert np.all(np.isfinite(PropensityBalancer(estimand="ATO").fit(Xs, ts).weights_))
+    with pytest.raises(ValueError, match="estimand"):
+        EntropyBalancer(estimand="ATO").fit(X, t)
+
+
+def test_ipm_overlap_warning_names_covariates():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(np.r_[rng.standard_normal((30, 2)), rng.standard_normal((30, 2))],
+                     columns=["age", "income"])
+    X.loc[30:, "income"] += 8
+    t = np.r_[np.zeros(30), np.ones(30)]
+    with pytest.warns(OverlapWarning, match=r"covariate\(s\) income separate the groups"):
+        IPMBalancer().fit(X, t)

@@ -11,16 +11,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weightstats.balancing import (
+    BalanceWarning,
     EntropyBalancer,
     IPMBalancer,
+    OverlapWarning,
     PropensityBalancer,
     UniformTransformerEstimator,
     WeightSummary,
+    balance_table,
+    check_weighting,
+    love_plot,
     trim_weights,
     weight_summary,
 )
 from weightstats.balancing._weights import _quantile_type3
-from weightstats.datasets import make_kang_schafer
+from weightstats.datasets import load_lalonde, make_kang_schafer
 
 from .strategies import binary_treatments
 
@@ -271,3 +276,191 @@ def test_trimming_never_lowers_the_effective_sample_size(data):
     capped = trim_weights(w, t, max_weight=cap)
     assert capped.max() <= cap * (1 + 1e-9)
     assert np.all(weight_summary(capped, t).table["ess"] >= before * (1 - 1e-12))
+
+
+# --------------------------------------------------------------------- balance_table options
+
+
+def _smd_by_hand(x, t, w, estimand="ATT"):
+    treated = t == 1
+    m1 = np.average(x[treated], weights=w[treated])
+    m0 = np.average(x[~treated], weights=w[~treated])
+    v1, v0 = np.var(x[treated], ddof=1), np.var(x[~treated], ddof=1)
+    sd = np.sqrt(v1) if estimand == "ATT" else np.sqrt((v1 + v0) / 2)
+    return (m1 - m0) / sd
+
+
+def test_balance_table_interactions_squares_and_threshold_by_hand():
+    rng = np.random.default_rng(4)
+    n = 300
+    X = pd.DataFrame({"age": rng.normal(40, 10, n), "black": rng.integers(0, 2, n),
+                      "income": rng.exponential(1e4, n)})
+    t = (rng.uniform(size=n) < 0.4).astype(int)
+    w = rng.uniform(0.2, 3, n)
+    table = balance_table(X, t, w, interactions=True, squares=True, threshold=0.1,
+                          estimand="ATE")
+    # Squares of the non-binary covariates only, then every pair.
+    assert list(table.index) == ["age", "black", "income", "age^2", "income^2",
+                                 "age * black", "age * income", "black * income"]
+    terms = {"age^2": X["age"] ** 2, "income^2": X["income"] ** 2,
+             "age * black": X["age"] * X["black"], "age * income": X["age"] * X["income"],
+             "black * income": X["black"] * X["income"]}
+    for name, column in terms.items():
+        expected = _smd_by_hand(column.to_numpy(), t, w, "ATE")
+        assert table.loc[name, "smd_after"] == pytest.approx(expected, rel=1e-9), name
+        assert table.loc[name, "smd_before"] == pytest.approx(
+            _smd_by_hand(column.to_numpy(), t, np.ones(n), "ATE"), rel=1e-9)
+    flagged = table["smd_after"].abs() > 0.1
+    assert (table["balance"] == np.where(flagged, "not balanced", "balanced")).all()
+    assert table.attrs["balance_tally"] == {"balanced": int((~flagged).sum()),
+                                            "not balanced": int(flagged.sum())}
+    assert table.attrs["threshold"] == 0.1
+    # Off by default; the balancers pass the options through.
+    assert "balance" not in balance_table(X, t, w).columns
+    eb = EntropyBalancer().fit(X, t)
+    from_balancer = eb.balance_table(squares=True, threshold=0.05)
+    assert from_balancer.loc["age", "balance"] == "balanced"
+    assert len(from_balancer) == 5
+    with pytest.raises(ValueError, match="threshold must be"):
+        balance_table(X, t, threshold=-1)
+
+
+def test_balance_table_of_a_constant_column_is_exactly_balanced():
+    X = np.column_stack([np.arange(10.0), np.full(10, 0.3)])
+    t = np.arange(10) % 2
+    table = balance_table(X, t, np.linspace(0.5, 2, 10))
+    assert table.loc["x1", "smd_after"] == 0 and table.loc["x1", "ks_after"] == 0
+    assert table.loc["x1", "mean_control"] == 0.3
+
+
+# --------------------------------------------------------------------- BalanceWarning
+
+
+def _balance_warnings(fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [str(w.message) for w in caught if issubclass(w.category, BalanceWarning)]
+
+
+def test_ess_collapse_warns_at_default_settings():
+    """One outlier of 1e12 in a treated unit's covariate inflates that covariate's
+    scale: IPM control ESS falls from 17 to 5.5 (of about 200), with a warning."""
+    ks = make_kang_schafer(400, misspecified=False, random_state=0)
+    X = ks.data.copy()
+    assert _balance_warnings(lambda: IPMBalancer().fit(X, ks.treatment)) == []
+    X[np.flatnonzero(ks.treatment == 1)[0], 3] = 1e12
+    messages = _balance_warnings(lambda: IPMBalancer().fit(X, ks.treatment))
+    assert any(m.startswith("the control arm's effective sample size after weighting is 5.")
+               for m in messages), messages
+
+
+def test_ess_collapse_of_inverse_propensity_weights_warns_at_default_settings():
+    """Strong selection (log-odds 8 x): the ATE weights 1 / (1 - e) of the few controls
+    with large x carry the control arm (ESS 3.2 of 505)."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1000, 1))
+    t = (rng.uniform(size=1000) < expit(8 * x[:, 0])).astype(int)
+    messages = _balance_warnings(lambda: PropensityBalancer().fit(x, t))
+    assert len(messages) == 1
+    assert messages[0].startswith("the control arm's effective sample size after weighting is "
+                                  "3.22, 0.64% of 505")
+
+
+def test_ess_collapse_rule_by_hand():
+    """Below 5% of min(arm size, target size): for ATT with 40 treated and 400
+    controls, a control ESS under 2; k equal weights (the rest 0) give ESS k."""
+    t = np.r_[np.ones(40), np.zeros(400)].astype(int)
+    X = (np.arange(440) % 7.0)[:, None]
+    for k, fires in ((1, True), (2, False), (3, False)):
+        w = np.r_[np.ones(40), np.zeros(400)]
+        w[40:40 + k] = 40.0 / k
+        problems = check_weighting(X, t, w, warn=False)
+        assert any("control arm's effective sample size" in p for p in problems) == fires, k
+    # ATE: each arm against its own size (the target, everyone, is larger).
+    w = np.r_[np.ones(40), np.zeros(400)]
+    w[40:59] = 1.0  # 19 of 400 controls: 4.75%
+    problems = check_weighting(X, t, w, estimand="ATE", warn=False)
+    assert any("control arm's effective sample size after weighting is 19, 4.8% of 400" in p
+               for p in problems)
+    assert not any("treated arm" in p for p in problems)
+
+
+def test_worse_balance_warns_at_default_settings_and_names_the_covariate():
+    """Inverse probability weights from a misspecified logistic model (Kang-Schafer's
+    transformed covariates) make x2 less balanced than before."""
+    ks = make_kang_schafer(1000, misspecified=True, random_state=6)
+    messages = _balance_warnings(lambda: PropensityBalancer().fit(ks.data, ks.treatment))
+    assert len(messages) == 1
+    assert messages[0].startswith("balance got worse after weighting on covariate(s) x2 "
+                                  "(|SMD| 0.105 -> 0.342)")
+
+
+def test_worse_balance_rule_by_hand():
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"age": rng.standard_normal(2000), "noise": rng.standard_normal(2000)})
+    t = (rng.uniform(size=2000) < 0.5).astype(int)
+    # Up-weighting old controls pushes the control mean of age up: worse balance.
+    w = np.where((t == 0) & (X["age"] > 1), 6.0, 1.0)
+    problems = check_weighting(X, t, w, warn=False)
+    assert len(problems) == 1 and "covariate(s) age (|SMD|" in problems[0]
+    assert "noise" not in problems[0]
+    table = balance_table(X, t, w)
+    ess = table.attrs["ess"]["after"]
+    noise = np.sqrt(1 / ess["treated"] + 1 / ess["control"])
+    assert abs(table.loc["age", "smd_after"]) > max(0.1, 2.576 * noise)
+    with pytest.warns(BalanceWarning, match="age"):
+        check_weighting(X, t, w)
+    # Uniform weights never trip either rule.
+    assert check_weighting(X, t, np.ones(2000), warn=False) == []
+
+
+@pytest.mark.parametrize("make", [
+    lambda: EntropyBalancer(), lambda: PropensityBalancer(estimand="ATT"),
+    lambda: PropensityBalancer(estimand="ATO"),
+    lambda: UniformTransformerEstimator(transformation="ot", random_state=0),
+], ids=["EntropyBalancer", "PropensityBalancer-ATT", "PropensityBalancer-ATO",
+        "UniformTransformerEstimator-ot"])
+def test_sensible_default_fits_do_not_warn(make):
+    for ks in (make_kang_schafer(1000, random_state=0),
+               make_kang_schafer(1000, misspecified=True, random_state=0)):
+        assert _balance_warnings(lambda: make().fit(ks.data, ks.treatment)) == []
+    data = load_lalonde(controls="cps")
+    if not isinstance(make(), UniformTransformerEstimator):
+        assert _balance_warnings(lambda: make().fit(data.data, data.treatment)) == []
+
+
+# --------------------------------------------------------------------- love plot
+
+
+@pytest.mark.requires("matplotlib")
+def test_love_plot_compares_several_weight_sets():
+    import matplotlib.pyplot as plt
+
+    ks = make_kang_schafer(300, random_state=0)
+    X, t = ks.data, ks.treatment
+    eb = EntropyBalancer().fit(X, t)
+    ipw = PropensityBalancer(estimand="ATT").fit(X, t)
+    sets = {"entropy": eb, "IPW": ipw.weights_, "table": balance_table(X, t, ipw.weights_)}
+    ax = love_plot(sets, X=X, treatment=t)
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["unadjusted", "entropy", "IPW", "table"]
+    assert len(ax.collections) == 4  # unadjusted + three sets
+    # Points are the |SMD| of each set, in the order of the imbalance before weighting.
+    table = eb.balance_table()
+    order = np.argsort(table["smd_before"].abs().to_numpy())
+    np.testing.assert_allclose(ax.collections[1].get_offsets()[:, 0],
+                               table["smd_after"].abs().to_numpy()[order])
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == list(table.index[order])
+    plt.close(ax.figure)
+    ax = love_plot({"entropy": eb}, squares=True, interactions=True, stat="ks")
+    assert len(ax.get_yticklabels()) == 4 + 4 + 6
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="pass X= and treatment="):
+        love_plot({"w": ipw.weights_})
+    with pytest.raises(ValueError, match="different covariates"):
+        love_plot({"a": eb, "b": balance_table(X[:, :2], t)})
+    with pytest.raises(ValueError, match="non-empty dict"):
+        love_plot({})

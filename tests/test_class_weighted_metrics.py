@@ -43,7 +43,14 @@ def test_equals_sklearn_for_macro_weighted_micro(problem, zero_division, beta):
     y_true, y_pred, labels, sample_weight = problem
     kwargs = dict(labels=labels, sample_weight=sample_weight, zero_division=zero_division,
                   beta=beta)
+    vanishing = _weights_vanish(y_true, y_pred, **kwargs)
     for scheme in ("macro", "weighted", "micro"):
+        if scheme == "weighted" and vanishing:
+            # scikit-learn falls back to the plain mean there; we refuse.
+            with pytest.raises(ValueError, match="sum to zero"):
+                _run(class_weighted_precision_recall_fscore_support, y_true, y_pred,
+                     scheme=scheme, **kwargs)
+            continue
         ours, our_warnings = _run(
             class_weighted_precision_recall_fscore_support, y_true, y_pred, scheme=scheme,
             **kwargs)
@@ -55,9 +62,20 @@ def test_equals_sklearn_for_macro_weighted_micro(problem, zero_division, beta):
     # The power family contains both ends.
     kwargs.pop("beta")
     for exponent, average in ((0.0, "macro"), (1.0, "weighted")):
+        if exponent == 1.0 and vanishing:
+            continue
         ours = _run(class_weighted_f1_score, y_true, y_pred, scheme=exponent, **kwargs)[0]
         ref = _run(f1_score, y_true, y_pred, average=average, **kwargs)[0]
         np.testing.assert_allclose(ours, ref, rtol=1e-12, equal_nan=True)
+
+
+def _weights_vanish(y_true, y_pred, **kwargs):
+    """Whether the support weights of the labels with a defined P, R or F sum to zero."""
+    *scores, supports = _run(precision_recall_fscore_support, y_true, y_pred, average=None,
+                             **kwargs)[0]
+    return any(
+        np.any(~np.isnan(s)) and supports[~np.isnan(s)].sum() == 0 for s in scores
+    )
 
 
 def _weighted(scores, weights):
@@ -190,14 +208,39 @@ def test_pos_label_is_ignored_with_a_warning_for_class_schemes():
                                 pos_label="spam", zero_division=0.0)
 
 
-def test_all_zero_supports_fall_back_to_the_plain_mean_like_sklearn():
-    """labels= naming only classes absent from y_true: supports are all zero,
-    and scikit-learn's weighted average falls back to the plain mean."""
+def test_vanishing_class_weights_raise_in_every_function():
+    """labels= naming only classes absent from y_true: every class weight is zero.
+    The averaged scores used to fall back silently to the plain mean while
+    class_weights raised on the same input; now both raise."""
     y_true, y_pred = [0, 0, 1], [0, 2, 2]
-    kwargs = dict(labels=[2, 3], zero_division=0.0)
-    ref = f1_score(y_true, y_pred, average="weighted", **kwargs)
-    for scheme in ("weighted", "dodrans", "entropy"):
-        assert class_weighted_f1_score(y_true, y_pred, scheme=scheme, **kwargs) == ref
+    for scheme in ("weighted", "dodrans", "entropy", 1.0):
+        with pytest.raises(ValueError, match="sum to zero for these labels"):
+            class_weighted_f1_score(y_true, y_pred, scheme=scheme, labels=[2, 3],
+                                    zero_division=0.0)
+        with pytest.raises(ValueError, match="sum to zero for these labels"):
+            class_weights(y_true, scheme=scheme, labels=[2, 3])
+    # One class holding every sample: all entropy weights vanish.
+    with pytest.raises(ValueError, match="'entropy' class weights sum to zero"):
+        class_weighted_f1_score([0, 0, 0], [0, 0, 1], scheme="entropy", zero_division=0.0)
+    with pytest.raises(ValueError, match="'entropy' class weights sum to zero"):
+        class_weights([0, 0, 0], scheme="entropy")
+    # Zero sample weights count as absent.
+    with pytest.raises(ValueError, match="sum to zero"):
+        class_weighted_f1_score([0, 1, 2], [0, 1, 2], scheme="weighted", labels=[1, 2],
+                                sample_weight=[1, 0, 0], zero_division=0.0)
+    # Macro weights never vanish.
+    assert class_weighted_f1_score(y_true, y_pred, scheme="macro", labels=[2, 3],
+                                   zero_division=0.0) == 0.0
+
+
+def test_out_of_range_multilabel_labels_raise_a_clear_error():
+    Y = np.array([[1, 0, 1], [0, 1, 0]])
+    for labels in ([0, 5], [-1], [0.5]):
+        with pytest.raises(ValueError, match=r"(out of range|column indices).*\[0, 3\)"):
+            class_weights(Y, labels=labels)
+    np.testing.assert_allclose(class_weights(Y, labels=[2, 0], scheme="weighted"), [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"\[0, n labels\)"):  # scikit-learn's own check
+        class_weighted_f1_score(Y, Y, labels=[0, 5])
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import statsmodels.api as sm
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_diabetes
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -167,10 +168,11 @@ def test_prefit_model_conformalizes_without_fit():
 def test_inverted_intervals_collapse_to_the_midpoint():
     rng = np.random.default_rng(6)
     X, y = _hetero_linear(200, rng)
-    # Very wide base quantiles (levels 0.01/0.99 used for 50% intervals via a
-    # relabelled dict) over-cover, so the correction is negative.
-    wide = {0.25: QuantileRegressor(quantile=0.01, alpha=0.0),
-            0.75: QuantileRegressor(quantile=0.99, alpha=0.0)}
+    # Very wide base quantiles (levels 0.01/0.99 used for 50% intervals) over-
+    # cover, so the correction is negative. The wrapper hides the models' own
+    # levels, which PerQuantileRegressor would otherwise refuse.
+    wide = {0.25: TransformedTargetRegressor(QuantileRegressor(quantile=0.01, alpha=0.0)),
+            0.75: TransformedTargetRegressor(QuantileRegressor(quantile=0.99, alpha=0.0))}
     cqr = ConformalQuantileRegressor(wide, confidence_level=0.5).fit(X[:100], y[:100])
     cqr.conformalize(X[100:150], y[100:150])
     assert cqr.corrections_[0] < 0
@@ -203,12 +205,26 @@ def test_cv_plus_matches_a_direct_implementation():
     np.testing.assert_allclose(intervals[:, 1, 0], upper)
 
 
+def test_cv_int_means_unshuffled_kfold():
+    """cv=3 is KFold(3) (contiguous folds), as in ConvexEnsembleRegressor and
+    scikit-learn's cross_val_predict; pass a shuffled KFold to shuffle."""
+    rng = np.random.default_rng(9)
+    X, y = _hetero_nonlinear(90, rng)
+    cqr = ConformalQuantileRegressor(KNeighborsQuantileRegressor(10), confidence_level=0.8, cv=3)
+    cqr.fit(X, y)
+    np.testing.assert_array_equal(cqr.fold_of_row_, np.repeat([0, 1, 2], 30))
+    same = ConformalQuantileRegressor(KNeighborsQuantileRegressor(10), confidence_level=0.8,
+                                      cv=KFold(3)).fit(X, y)
+    np.testing.assert_array_equal(cqr.predict_interval(X[:5]), same.predict_interval(X[:5]))
+    assert "random_state" not in cqr.get_params()
+
+
 def test_wraps_a_quantile_aggregator():
     rng = np.random.default_rng(8)
     X, y = _hetero_nonlinear(400, rng)
     agg = QuantileAggregator(
         [("knn10", KNeighborsQuantileRegressor(10)), ("knn40", KNeighborsQuantileRegressor(40))],
-        quantiles=(0.05, 0.5, 0.95), cv=3, random_state=0,
+        quantiles=(0.05, 0.5, 0.95), cv=3,
     )
     cqr = ConformalQuantileRegressor(agg).fit(X[:200], y[:200]).conformalize(X[200:300], y[200:300])
     intervals = cqr.predict_interval(X[300:])
@@ -269,7 +285,7 @@ def test_cv_plus_coverage_over_20_random_splits(name):
     coverage = []
     for seed in range(20):
         X_tr, X_test, y_tr, y_test = train_test_split(X, y, test_size=0.3, random_state=seed)
-        cqr = ConformalQuantileRegressor(KNeighborsQuantileRegressor(20), cv=5, random_state=seed)
+        cqr = ConformalQuantileRegressor(KNeighborsQuantileRegressor(20), cv=5)
         intervals = cqr.fit(X_tr, y_tr).predict_interval(X_test)
         coverage.append(interval_coverage(y_test, intervals[:, 0, 0], intervals[:, 1, 0]))
     assert np.mean(coverage) >= 0.9 - 0.03, np.mean(coverage)

@@ -1,5 +1,7 @@
 """ConvexEnsembleRegressor: acceptance on diabetes, weights, sample weights, API."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -99,6 +101,38 @@ def test_sample_weight_changes_the_weights():
     assert not np.allclose(plain.coef_, weighted.coef_, atol=1e-6)
 
 
+def test_models_without_sample_weight_are_fitted_unweighted_with_a_warning():
+    """A kNN base model used to make the weighted fit impossible. Now it is fitted
+    unweighted (said once), the ridge gets the weights, and the QP always uses them."""
+    v = np.where(Y_DIAB > np.median(Y_DIAB), 3.0, 1.0)
+    models = [("ridge", Ridge(alpha=0.1)), ("knn", KNeighborsRegressor(10))]
+    with pytest.warns(UserWarning, match=r"'knn' \(KNeighborsRegressor\) does not accept "
+                                         r"sample_weight .* fitted without it; sample_weight "
+                                         r"still weights the squared errors of the QP") as record:
+        ens = ConvexEnsembleRegressor(models).fit(X_DIAB, Y_DIAB, sample_weight=v)
+    assert len([w for w in record if "sample_weight" in str(w.message)]) == 1
+    cv = KFold(5)
+    ridge = cross_val_predict(Ridge(alpha=0.1), X_DIAB, Y_DIAB, cv=cv, params={"sample_weight": v})
+    knn = cross_val_predict(KNeighborsRegressor(10), X_DIAB, Y_DIAB, cv=cv)
+    np.testing.assert_allclose(ens.cv_predictions_, np.column_stack([ridge, knn]), rtol=1e-10)
+    qp = solve_simplex_ls_cvxpy(ens.cv_predictions_, Y_DIAB, v)
+    np.testing.assert_allclose(ens.coef_, qp.weights, atol=1e-6)
+    unweighted_qp = solve_simplex_ls_cvxpy(ens.cv_predictions_, Y_DIAB, None)
+    assert not np.allclose(ens.coef_, unweighted_qp.weights, atol=1e-3)
+    # Refitted on all data: ridge with the weights, kNN without.
+    np.testing.assert_allclose(
+        ens.named_estimators_["ridge"].coef_,
+        Ridge(alpha=0.1).fit(X_DIAB, Y_DIAB, sample_weight=v).coef_,
+    )
+    # Pipelines are judged by their last step; no warning without sample_weight.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ConvexEnsembleRegressor(models).fit(X_DIAB, Y_DIAB)
+        ConvexEnsembleRegressor(
+            [("ridge", make_pipeline(StandardScaler(), Ridge()))]
+        ).fit(X_DIAB, Y_DIAB, sample_weight=v)
+
+
 def test_frozen_models_are_not_refitted_and_predict_out_of_sample():
     first, second = X_DIAB[:200], X_DIAB[200:]
     prefit = Ridge(alpha=0.5).fit(first, Y_DIAB[:200])
@@ -185,10 +219,6 @@ def test_bad_cv_and_weights_raise_clear_errors():
     with pytest.raises(ValueError, match="exactly one test fold"):
         ConvexEnsembleRegressor([("r", Ridge())], cv=ShuffleSplit(3, random_state=0)).fit(
             X_DIAB[:50], Y_DIAB[:50]
-        )
-    with pytest.raises(TypeError, match="sample_weight"):
-        ConvexEnsembleRegressor([("knn", KNeighborsRegressor())]).fit(
-            X_DIAB[:50], Y_DIAB[:50], sample_weight=np.ones(50)
         )
     with pytest.raises(ValueError, match="n_splits=5"):
         ConvexEnsembleRegressor([("r", Ridge())]).fit(X_DIAB[:3], Y_DIAB[:3])

@@ -1,8 +1,12 @@
 """CoresetReweighter (weightstats.reweighting._coreset)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.datasets import load_digits, make_blobs, make_classification
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -17,6 +21,7 @@ from weightstats.reweighting import CoresetReweighter
 from weightstats.reweighting._coreset import (
     _CoresetProblem,
     _LogisticSurrogate,
+    _class_allocation,
     _moderate_coreset,
     _one_hot,
 )
@@ -116,7 +121,56 @@ def test_small_classes_enter_the_coreset_whole(rng):
     y = np.r_[np.zeros(100, int), np.ones(3, int)]
     chosen = _moderate_coreset(X, y, 20)
     assert np.sum(y[chosen] == 1) == 3
-    assert np.sum(y[chosen] == 0) == 10
+    assert np.sum(y[chosen] == 0) == 17  # the small class's surplus goes to the other
+
+
+@pytest.mark.parametrize("size, expected", [(3, [2, 1]), (5, [3, 2]), (7, [4, 3]), (60, [40, 20])])
+def test_coreset_has_exactly_the_requested_size(size, expected, rng):
+    """floor(size / n_classes) per class used to turn coreset_size=3 into 2 points."""
+    X = rng.standard_normal((200, 2))
+    y = np.r_[np.zeros(180, int), np.ones(20, int)]
+    chosen = _moderate_coreset(X, y, size)
+    assert len(chosen) == size and len(np.unique(chosen)) == size
+    np.testing.assert_array_equal(np.bincount(y[chosen], minlength=2), expected)
+    model = CoresetReweighter(coreset_size=size, random_state=0).fit(X, y)
+    assert len(model.coreset_indices_) == size
+
+
+@given(
+    class_sizes=st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    fraction=st.floats(0.0, 1.0),
+)
+def test_class_allocation_properties(class_sizes, fraction):
+    class_sizes = np.array(class_sizes)
+    size = int(round(fraction * class_sizes.sum()))
+    alloc = _class_allocation(size, class_sizes)
+    assert alloc.sum() == size and np.all(alloc <= class_sizes) and np.all(alloc >= 0)
+    if size >= len(class_sizes):
+        assert np.all(alloc >= 1)  # every class is represented
+    # Equal shares: classes below their size differ by at most one point, and
+    # no class gets more than one above a class that is not full.
+    open_ = alloc < class_sizes
+    if open_.any():
+        assert alloc.max() <= alloc[open_].min() + 1
+
+
+def test_tiny_coresets_warn_that_weights_cannot_differ():
+    """One reweighted point left every sample the same weight without a word."""
+    X, y = make_classification(200, n_features=4, random_state=0)
+    with pytest.warns(UserWarning, match=r"only 1 reweighted coreset point\(s\) for 2 classes.*"
+                                         r"same weight"):
+        model = CoresetReweighter(coreset_size=2, random_state=0).fit(X, y)
+    assert np.unique(model.sample_weights_).size == 1
+    Xv, yv = X[:20], y[:20]
+    with pytest.warns(UserWarning, match="only 2 reweighted coreset point.*3 classes"):
+        X3, y3 = make_classification(300, n_features=4, n_informative=3, n_redundant=0,
+                                     n_classes=3, random_state=0)
+        CoresetReweighter(coreset_size=2, random_state=0).fit(X3, y3, X_val=X3[:30],
+                                                             y_val=y3[:30])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        CoresetReweighter(coreset_size=3, random_state=0).fit(X, y)  # 2 points, 2 classes
+        CoresetReweighter(coreset_size=2, random_state=0).fit(X, y, X_val=Xv, y_val=yv)
 
 
 # -- the estimator -----------------------------------------------------------------

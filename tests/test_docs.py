@@ -79,3 +79,22 @@ def test_docstring_is_valid_numpydoc(import_path, obj):
     if obj is not None and "Examples" not in (obj.__doc__ or ""):
         errors.append(("EX01", "public classes and functions need a doctested Examples section"))
     assert not errors, "\n".join(f"{code}: {msg}" for code, msg in errors)
+
+
+NOTEBOOKS = sorted((DOCS.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebooks_are_stored_without_outputs_and_listed_in_the_docs(path):
+    """The docs build executes and renders them; stored outputs would go stale.
+
+    Cells tagged ``remove-cell`` (the checks that keep a notebook's claims
+    true) run when the docs are built but are not shown.
+    """
+    import json
+
+    notebook = json.loads(path.read_text())
+    stale = [i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"
+             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not stale, f"clear the outputs of cells {stale} (e.g. jupyter nbconvert --clear-output)"
+    assert f"notebooks/{path.stem}\n" in (DOCS / "notebooks.rst").read_text()

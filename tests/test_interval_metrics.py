@@ -96,6 +96,30 @@ def test_coverage_width_and_crossing():
 
 
 @pytest.mark.parametrize(
+    "score",
+    [
+        lambda y, lo, hi: interval_coverage(y, lo, hi),
+        lambda y, lo, hi: mean_interval_width(lo, hi),
+        lambda y, lo, hi: weighted_interval_score(y, lo, hi, [0.5, 0.1][: np.ndim(lo)]),
+    ],
+    ids=["coverage", "width", "wis"],
+)
+def test_inverted_intervals_raise_with_rows(score):
+    """lower > upper used to count as covering nothing, with a negative width."""
+    y = np.zeros(5)
+    lo = np.column_stack([np.full(5, -1.0), np.full(5, -2.0)])
+    hi = -lo
+    lo[3, 1], lo[4, 0] = 3.0, 1.5  # rows 3 and 4 inverted
+    with pytest.raises(ValueError, match=r"lower > upper in 2 of 5 rows \(first at row 3, "
+                                         r"interval column 1: lower=3 > upper=2\)"):
+        score(y, lo, hi)
+    with pytest.raises(ValueError, match=r"in 1 of 5 rows \(first at row 4: lower=1.5 > upper=1\)"):
+        score(y, lo[:, 0], hi[:, 0])
+    score(y, np.minimum(lo, hi), np.maximum(lo, hi))  # ordered bounds are fine
+    score(y, lo[:, 0] * 0, hi[:, 0] * 0)  # and so are empty intervals
+
+
+@pytest.mark.parametrize(
     "call, match",
     [
         (lambda: pinball_loss([1.0, 2.0], [[1.0], [2.0]], [1.5]), "between 0 and 1"),

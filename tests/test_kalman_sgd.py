@@ -195,7 +195,8 @@ def _assert_same_fit(a, b):
 def test_trajectory_and_area_definitions(rng):
     X, y = _linear_data(rng, n=50, noise=0.5)
     w = rng.uniform(0.5, 2.0, 50)
-    reg = KalmanSGDRegressor(max_iter=2, batch_size=5, curve_loss="mse", random_state=0)
+    reg = KalmanSGDRegressor(max_iter=2, batch_size=5, curve_loss="mse", selection="min_area",
+                             random_state=0)
     reg.fit(X, y, sample_weight=w)
     traj = reg.trajectory_
     assert traj.shape == (20, 1 + 4 + 4 + 2)
@@ -220,6 +221,22 @@ def test_trajectory_and_area_definitions(rng):
     k = reg_mean.trajectory_.filter(like="kalman").to_numpy()
     np.testing.assert_allclose(reg_mean.trajectory_["curve_loss"],
                                (k[:, :-1] @ xbar + k[:, -1] - ybar) ** 2, rtol=1e-8, atol=1e-12)
+
+
+def test_default_selection_sees_the_coefficients(rng):
+    """The old default (input_mean loss, minimum area) scored every candidate by
+    (b - mean(y))^2 on standardised features: the coefficients never entered the
+    choice. The default is now the Kalman forecast, which measured best."""
+    X, y = _linear_data(rng, n=60, noise=0.5)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    reg = KalmanSGDRegressor(max_iter=3, random_state=0).fit(X, y)
+    assert reg.get_params()["selection"] == "last"
+    assert reg.selected_update_ == reg.n_updates_ + 1
+    np.testing.assert_array_equal(np.r_[reg.coef_, reg.intercept_], reg.kalman_forecast_)
+    # The reason: input_mean's curve loss depends on the intercept alone here.
+    k = reg.trajectory_.filter(like="kalman").to_numpy()
+    np.testing.assert_allclose(reg.trajectory_["curve_loss"], (k[:, -1] - y.mean()) ** 2,
+                               rtol=1e-8, atol=1e-10)
 
 
 def test_feature_names_label_the_trajectory(rng):
@@ -272,8 +289,8 @@ def test_zero_weight_rows_at_the_start_are_not_selected(rng):
     X, y = _linear_data(rng, n=30, noise=0.1)
     w = np.ones(30)
     w[:3] = 0.0
-    reg = KalmanSGDRegressor(max_iter=5, shuffle=False, learning_rate=0.05).fit(
-        X, y, sample_weight=w)
+    reg = KalmanSGDRegressor(max_iter=5, shuffle=False, learning_rate=0.05,
+                             selection="min_area").fit(X, y, sample_weight=w)
     assert reg.trajectory_["area"].iloc[0] == 0.0
     assert reg.selected_update_ > 3
     assert np.abs(reg.coef_).sum() > 1.0

@@ -31,8 +31,9 @@ from weightstats.ordinal import (
     PRESTOClassifier,
     PRESTOClassifierCV,
     ProportionalOddsClassifier,
+    SeparationWarning,
 )
-from weightstats.ordinal._solver import OrdinalProblem, kkt_residual
+from weightstats.ordinal._solver import BaseFit, OrdinalProblem, kkt_residual
 
 from .strategies import ordinal_data
 
@@ -257,7 +258,7 @@ def test_objective_matches_cvxpy(penalize_first, fraction):
     w = rng.uniform(0.5, 2.0, n)
     problem = OrdinalProblem(X, y, w, 4)
     base = problem.base_fit(penalize_first)
-    lam = fraction * base[4]
+    lam = fraction * base.alpha_max
     path = problem.path([lam], penalize_first, base=base)
     _, penalty = problem.free_and_penalty(penalize_first)
     ours = problem.objective(path.thetas[0], lam, penalty)
@@ -274,7 +275,7 @@ def test_kkt_conditions_at_the_solution(rng):
     problem = OrdinalProblem(X, y, np.ones(200), 4)
     free, penalty = problem.free_and_penalty(False)
     base = problem.base_fit(False)
-    for lam in base[4] * np.array([0.5, 0.05]):
+    for lam in base.alpha_max * np.array([0.5, 0.05]):
         theta = problem.path([lam], False, base=base).thetas[0]
         _, grad, _, _ = problem.derivatives(theta)
         assert kkt_residual(grad, theta, lam * penalty, free) <= 1e-8
@@ -284,6 +285,16 @@ def test_kkt_conditions_at_the_solution(rng):
         np.testing.assert_allclose(
             grad[nonzero], -lam * penalty[nonzero] * np.sign(theta[nonzero]), atol=1e-8
         )
+
+
+def test_base_fit_is_a_named_result(ucla):
+    """The alpha >= alpha_max fit is read by name, not by tuple position."""
+    X, y = ucla
+    codes = pd.Categorical(y).codes
+    base = OrdinalProblem(X.to_numpy(float), codes, np.ones(codes.size), 3).base_fit(False)
+    assert isinstance(base, BaseFit)
+    assert base.converged and base.kkt <= 1e-8 and base.n_iter >= 1
+    assert base.theta.shape == (2, 4) and base.alpha_max == pytest.approx(0.03163, abs=1e-5)
 
 
 def test_path_matches_cold_starts(rng):
@@ -300,10 +311,77 @@ def test_path_matches_cold_starts(rng):
 def test_separable_data_warns_with_the_residual():
     X = np.linspace(-3, 3, 60)[:, None]
     y = np.digitize(X[:, 0], [-1.0, 1.0])  # perfectly ordered by x
-    with pytest.warns(ConvergenceWarning, match="KKT residual"):
+    with pytest.warns(ConvergenceWarning, match="KKT residual"), pytest.warns(SeparationWarning):
         PRESTOClassifier(alpha=0.01, max_iter=15).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="separable"):
         ProportionalOddsClassifier(max_iter=15).fit(X, y)
+
+
+def _separable():
+    X = np.linspace(-3, 3, 60)[:, None]
+    return X, np.digitize(X[:, 0], [-1.0, 1.0])  # perfectly ordered by x
+
+
+def _quasi_separable(seed=0):
+    """Class 2 exactly when x0 > 1.5; classes 0 and 1 overlap. The top boundary
+    alone separates, so only a model with its own slopes there diverges."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=300)
+    y = np.where(x > 1.5, 2, (x + rng.logistic(size=300) > 0).astype(int))
+    return np.column_stack([x, rng.normal(size=300)]), y
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [ProportionalOddsClassifier(), PRESTOClassifier(), PRESTOClassifierCV(alphas=5, cv=3)],
+    ids=["po", "presto", "presto_cv"],
+)
+def test_separable_data_warns_at_default_settings(estimator):
+    """Coefficients diverge (about -238 at the default max_iter) while the
+    gradient test passes: the fit must say that no estimate exists."""
+    X, y = _separable()
+    with pytest.warns(SeparationWarning, match=r"separable.* 60 of 60 training rows"):
+        estimator.fit(X, y)
+    assert issubclass(SeparationWarning, ConvergenceWarning)
+
+
+def test_separation_is_checked_for_the_unpenalised_directions_only():
+    X, y = _quasi_separable()
+    with pytest.warns(SeparationWarning, match="features"):
+        PRESTOClassifier(alpha=0.0).fit(X, y)  # every slope free
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeparationWarning)
+        # One shared slope: no direction separates classes 0 and 1, the MLE exists.
+        ProportionalOddsClassifier().fit(X, y)
+        PRESTOClassifier(alpha=0.01).fit(X, y)
+        # Penalised slopes: a finite solution for any data.
+        PRESTOClassifier(alpha=0.01, penalize_first=True).fit(*_separable())
+
+
+def test_no_separation_warning_on_ordinary_data(ucla):
+    X, y = ucla
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeparationWarning)
+        ProportionalOddsClassifier().fit(X, y)
+        PRESTOClassifier(alpha=0.0).fit(X, y)
+        PRESTOClassifierCV(alphas=5, cv=3).fit(X, y)
+
+
+@pytest.mark.parametrize("slopes, data", [("shared", _separable()), ("free", _quasi_separable())])
+def test_separating_direction_lowers_the_loss_without_bound(slopes, data):
+    X, y = data
+    problem = OrdinalProblem(X, y, np.ones(y.size), 3)
+    found = problem.separation(slopes)
+    assert found is not None and found.n_rows > 0
+    step = np.diff(found.direction, axis=0, prepend=0.0)  # to the difference parametrisation
+    theta = problem.intercept_only()
+    losses = [problem.loss(problem.eta(theta + t * step)) for t in (0, 10, 100, 1000)]
+    assert np.all(np.diff(losses) < 0)
+    # Without separation the linear programme finds nothing.
+    rng = np.random.default_rng(1)
+    Xn = rng.normal(size=(300, 2))
+    yn = np.digitize(Xn @ [1.0, -1.0] + rng.logistic(size=300), [-1.0, 1.0])
+    assert OrdinalProblem(Xn, yn, np.ones(300), 3).separation(slopes) is None
 
 
 # --------------------------------------------------------------------------- properties

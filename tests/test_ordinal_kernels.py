@@ -12,13 +12,11 @@ from weightstats._kernels._ordinal import (
     cd_quadratic,
     ordinal_derivatives,
     ordinal_loss,
-    pava_rows,
 )
 from weightstats._kernels._ordinal_reference import (
     cd_quadratic_ref,
     ordinal_derivatives_ref,
     ordinal_loss_ref,
-    pava_rows_ref,
 )
 from weightstats.ordinal._solver import OrdinalProblem, dense_hessian
 
@@ -133,22 +131,3 @@ def test_dense_hessian_matches_finite_differences(rng):
         np.testing.assert_allclose(H[:, j], (g_up - g_down) / (2 * h), rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(H, H.T, atol=1e-14)
     assert np.linalg.eigvalsh(H)[0] > 0
-
-
-@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 20), cols=st.integers(1, 6))
-def test_pava_rows_matches_sklearn(seed, rows, cols):
-    F = np.random.default_rng(seed).random((rows, cols))
-    F[::2] = np.sort(F[::2], axis=1)  # some rows already ordered
-    expected = pava_rows_ref(F)
-    out = F.copy()
-    changed = pava_rows(out)
-    np.testing.assert_allclose(out, expected, atol=1e-14)
-    assert changed == int(np.count_nonzero(np.any(np.diff(F, axis=1) < 0, axis=1)))
-    assert np.all(np.diff(out, axis=1) >= 0)
-
-
-def test_pava_rows_parallel_variant(rng):
-    F = rng.random((50, 5))
-    serial, parallel = F.copy(), F.copy()
-    assert pava_rows(serial) == pava_rows(parallel, n_jobs=2)
-    np.testing.assert_array_equal(serial, parallel)

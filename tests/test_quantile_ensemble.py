@@ -11,8 +11,12 @@ from sklearn.datasets import load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import QuantileRegressor, Ridge
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, train_test_split
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from weightstats.conformal import ConformalQuantileRegressor
 from weightstats.ensemble import (
     MultiQuantileRegressor,
     PerQuantileRegressor,
@@ -59,6 +63,108 @@ def test_per_quantile_from_estimator_detects_the_level_parameter():
         PerQuantileRegressor.from_estimator(Ridge(), [0.5])
 
 
+class _LGBMLike(Ridge):
+    """Stands in for LightGBM's LGBMRegressor (objective="quantile", alpha=level)."""
+
+    def __init__(self, objective="quantile", alpha=0.5):
+        super().__init__()
+        self.objective = objective
+        self.alpha = alpha
+
+
+@pytest.mark.parametrize(
+    "model, match",
+    [
+        (GradientBoostingRegressor(loss="quantile", alpha=0.1), r"has alpha=0.1, so it fits the "
+                                                                r"0.1 quantile, not the 0.9"),
+        (QuantileRegressor(quantile=0.1), "has quantile=0.1"),
+        (HistGradientBoostingRegressor(loss="quantile", quantile=0.5), "has quantile=0.5"),
+        (_LGBMLike(alpha=0.1), "has alpha=0.1"),
+        (make_pipeline(StandardScaler(), QuantileRegressor(quantile=0.1)), "has quantile=0.1"),
+        (FrozenEstimator(QuantileRegressor(quantile=0.1).fit([[0.0], [1.0]], [0.0, 1.0])),
+         "has quantile=0.1"),
+        (GradientBoostingRegressor(loss="absolute_error"), "median loss"),
+        (GradientBoostingRegressor(), "loss='squared_error', which does not fit a quantile"),
+        (_LGBMLike(objective="regression"), "objective='regression'"),
+    ],
+    ids=["gbr", "linear", "hgb", "lightgbm", "pipeline", "frozen", "median", "mean", "lgb-mean"],
+)
+def test_per_quantile_refuses_a_model_set_to_another_level(model, match):
+    """{0.9: GradientBoostingRegressor(loss="quantile", alpha=0.1)} used to be accepted."""
+    X, y = _data()
+    with pytest.raises(ValueError, match=match):
+        PerQuantileRegressor({0.5: QuantileRegressor(quantile=0.5), 0.9: model}).fit(X, y)
+    # ... and so do the meta-estimators, before fitting anything.
+    with pytest.raises(ValueError, match=match):
+        QuantileAggregator([("m", {0.5: QuantileRegressor(quantile=0.5), 0.9: model})],
+                           quantiles=[0.5, 0.9]).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        ConformalQuantileRegressor({0.1: QuantileRegressor(quantile=0.1), 0.9: model},
+                                   confidence_level=0.8).fit(X, y)
+
+
+def test_per_quantile_accepts_matching_and_silent_levels():
+    X, y = _data()
+    models = {0.1: _LGBMLike(alpha=0.1), 0.5: GradientBoostingRegressor(loss="absolute_error"),
+              0.9: KNeighborsRegressor()}  # kNN does not state a level: nothing to check
+    assert PerQuantileRegressor(models).fit(X, y).predict(X[:2]).shape == (2, 3)
+
+
+def test_base_models_without_sample_weight_are_fitted_unweighted_with_a_warning():
+    X, y = _data()
+    w = np.random.default_rng(0).uniform(0.5, 2.0, y.size)
+    models = {0.5: QuantileRegressor(quantile=0.5, alpha=0.0), 0.9: KNeighborsRegressor()}
+    with pytest.warns(UserWarning, match=r"'level 0.9' \(KNeighborsRegressor\) does not accept "
+                                         r"sample_weight"):
+        fitted = PerQuantileRegressor(models).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(
+        fitted.estimators_[0].coef_,
+        QuantileRegressor(quantile=0.5, alpha=0.0).fit(X, y, sample_weight=w).coef_,
+    )
+    with pytest.warns(UserWarning, match="'estimator' .* fitted without it"):
+        MultiQuantileRegressor(_NoWeights(), quantiles=[0.5]).fit(X, y, sample_weight=w)
+    with pytest.warns(UserWarning, match="does not accept sample_weight"):
+        QuantileAggregator([("m", models)], quantiles=[0.5, 0.9], cv=3).fit(
+            X, y, sample_weight=w)
+
+
+class _NoWeights(KNeighborsQuantileRegressor):
+    def fit(self, X, y):
+        return super().fit(X, y)
+
+
+def test_cv_int_means_unshuffled_kfold():
+    """One convention for the ensembles and CQR: cv=k is KFold(k), as cross_val_predict."""
+    X, y = _data()
+    agg = QuantileAggregator(_models(), quantiles=LEVELS, cv=3).fit(X, y)
+    knn = np.empty((y.size, len(LEVELS)))
+    for train, test in KFold(3).split(X):
+        knn[test] = KNeighborsQuantileRegressor(n_neighbors=15).fit(X[train], y[train]).predict(
+            X[test], LEVELS)
+    np.testing.assert_allclose(agg.cv_predictions_[:, 1, :], knn)
+    assert "random_state" not in agg.get_params()
+
+
+def test_score_table_uses_the_metrics_pinball_loss(monkeypatch):
+    """The out-of-fold scores come from weightstats.metrics.pinball_loss (no second copy)."""
+    from weightstats.ensemble import _quantile_aggregation
+
+    calls = []
+
+    def spy(y_true, y_pred, quantiles, **kwargs):
+        calls.append(np.asarray(y_pred))
+        return pinball_loss(y_true, y_pred, quantiles, **kwargs)
+
+    monkeypatch.setattr(_quantile_aggregation, "pinball_loss", spy)
+    X, y = _data()
+    w = np.random.default_rng(1).uniform(0.5, 2.0, y.size)
+    agg = QuantileAggregator(_models(), quantiles=LEVELS, cv=3).fit(X, y, sample_weight=w)
+    assert len(calls) == 3  # two models and the aggregate
+    table = agg.score_table_.to_numpy()
+    np.testing.assert_allclose(table[0], pinball_loss(y, agg.cv_predictions_[:, 0], LEVELS,
+                                                      sample_weight=w))
+
+
 def test_per_quantile_predicts_requested_levels_in_order():
     X, y = _data()
     model = PerQuantileRegressor(dict(reversed(_models()[0][1].items()))).fit(X, y)
@@ -91,7 +197,7 @@ def test_quantile_forest_through_the_adapter():
     np.testing.assert_allclose(model.predict(X[:3]),
                                model.estimator_.predict(X[:3], quantiles=list(LEVELS)))
     agg = QuantileAggregator([("qrf", qrf), ("knn", KNeighborsQuantileRegressor())],
-                             quantiles=LEVELS, cv=3, random_state=0).fit(X, y)
+                             quantiles=LEVELS, cv=3).fit(X, y)
     assert agg.predict(X[:3]).shape == (3, 5)
 
 
@@ -226,8 +332,8 @@ def test_lp_beats_softmax_weights_found_by_scipy():
 def test_aggregator_weights_and_monotone_predictions():
     X, y = _data()
     for weighting in ("global", "per_quantile", "feature"):
-        agg = QuantileAggregator(_models(), quantiles=LEVELS, weighting=weighting, cv=4,
-                                 random_state=0).fit(X, y)
+        agg = QuantileAggregator(_models(), quantiles=LEVELS, weighting=weighting,
+                                 cv=4).fit(X, y)
         weights = agg.predict_weights(X[:10])
         assert weights.shape == (10, 2, 5)
         np.testing.assert_allclose(weights.sum(axis=1), 1.0)
@@ -251,7 +357,7 @@ def test_crossing_penalty_reduces_raw_crossings():
     raw = {}
     for penalty in (0.0, 5.0):
         agg = QuantileAggregator(base, quantiles=LEVELS, weighting="per_quantile", monotone=None,
-                                 crossing_penalty=penalty, cv=3, random_state=0).fit(X, y)
+                                 crossing_penalty=penalty, cv=3).fit(X, y)
         Q = agg.cv_predictions_
         raw[penalty] = quantile_crossing_rate(np.einsum("imk,mk->ik", Q, agg.coef_))
     assert raw[5.0] < raw[0.0]
@@ -276,7 +382,7 @@ def test_frozen_base_models_are_used_as_given():
     prefit = PerQuantileRegressor(_models()[0][1]).fit(X[:100], y[:100])
     agg = QuantileAggregator([("prefit", FrozenEstimator(prefit)),
                               ("knn", KNeighborsQuantileRegressor())],
-                             quantiles=LEVELS, cv=3, random_state=0).fit(X[100:], y[100:])
+                             quantiles=LEVELS, cv=3).fit(X[100:], y[100:])
     np.testing.assert_allclose(agg.cv_predictions_[:, 0, :], prefit.predict(X[100:]))
     assert agg.named_estimators_["prefit"].estimator is prefit
 
@@ -299,7 +405,7 @@ def _acceptance(X, y, n_splits):
                                                   random_state=0)),
         ]
         agg = QuantileAggregator(models, quantiles=ACCEPTANCE_LEVELS, weighting="per_quantile",
-                                 monotone="sort", random_state=seed).fit(X_tr, y_tr)
+                                 monotone="sort").fit(X_tr, y_tr)
         pred = agg.predict(X_te)
         assert quantile_crossing_rate(pred) == 0.0
         losses.setdefault("aggregate", []).append(pinball_loss(y_te, pred, ACCEPTANCE_LEVELS))

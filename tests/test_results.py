@@ -42,7 +42,7 @@ def test_summary_text_and_html():
     res = EstimateResults(3.0, 1.0, names=["ATE"], title="Treatment effect",
                           info={"method": "IPW", "n": 100}, notes=["SEs treat weights as fixed."])
     text = str(res.summary())
-    for piece in ("Treatment effect", "method: IPW", "ATE", "[95%", "P>|z|", "weights as fixed"):
+    for piece in ("Treatment effect", "method: IPW", "ATE", "[0.025", "0.975]", "P>|z|", "weights as fixed"):
         assert piece in text
     html = res.summary()._repr_html_()
     assert "<table" in html and "Treatment effect" in html

@@ -7,6 +7,7 @@ their controls.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -176,11 +177,14 @@ def _long_tailed_digits(seed, ratio=50, n_max=100, n_test=60):
 
 
 def test_ds_weights_hand_computed():
-    # mean valid loss 1.0; a zero loss gets the clip value.
+    # mean valid loss 1.0; a zero loss gets 0, as in the reference code
+    # (record_weights.py: "if loss == 0: w = 0"), not the clip value.
     np.testing.assert_array_equal(
-        ds_weights([0.25, 1.0, 4.0, 0.0, 100.0], [0.5, 1.5]), [2.0, 1.0, 0.25, 2.0, 0.01]
+        ds_weights([0.25, 1.0, 4.0, 0.0, 100.0], [0.5, 1.5]), [2.0, 1.0, 0.25, 0.0, 0.01]
     )
     np.testing.assert_array_equal(ds_weights([0.5], [1.0], max_weight=1.5), [1.5])
+    # A mean valid loss of 0 makes every weight 0 (the reference's else branch).
+    np.testing.assert_array_equal(ds_weights([0.0, 0.5], [0.0, 0.0]), [0.0, 0.0])
 
 
 def test_ds_weights_rejects_bad_losses():
@@ -250,6 +254,49 @@ def test_ds_self_training_mechanics():
     # A confidence threshold of 1 rejects every pseudo-label.
     strict = DSWeightSelfTraining(LogisticRegression(), threshold=1.0, random_state=0).fit(X, y)
     assert not strict.selected_[unlabelled].any()
+
+
+def _semi_supervised(n=120, n_labels=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 2, n)
+    X = rng.normal(loc=2.0 * y_true[:, None], size=(n, 2))
+    return X, y_true, np.arange(n) < n_labels
+
+
+def test_ds_self_training_without_labelled_rows_says_so():
+    X, _, _ = _semi_supervised()
+    with pytest.raises(ValueError, match="no labelled rows .*all 120 are -1"):
+        DSWeightSelfTraining(LogisticRegression()).fit(X, -np.ones(120, dtype=int))
+
+
+def test_ds_self_training_string_labels_follow_self_training_classifier():
+    """The string "-1" used to become a class silently."""
+    X, y_true, labelled = _semi_supervised()
+    names = np.array(["ham", "spam"])[y_true]
+    with pytest.raises(ValueError, match="dtype string"):
+        DSWeightSelfTraining(LogisticRegression()).fit(X, np.where(labelled, names, "-1"))
+    marked = np.where(labelled, names, "-1").astype(object)
+    with pytest.raises(ValueError, match=r"string '-1' \(80 rows\).*number -1"):
+        DSWeightSelfTraining(LogisticRegression()).fit(X, marked)
+    y = np.array([name if keep else -1 for name, keep in zip(names, labelled)], dtype=object)
+    model = DSWeightSelfTraining(LogisticRegression(), random_state=0).fit(X, y)
+    assert list(model.classes_) == ["ham", "spam"]
+    assert model.pseudo_labeler_ is not None and model.selected_[~labelled].any()
+    assert set(model.transduction_[~labelled]) <= {"ham", "spam", -1}
+
+
+def test_ds_self_training_checks_feature_names_at_predict():
+    X, y_true, labelled = _semi_supervised()
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    model = DSWeightSelfTraining(LogisticRegression(), random_state=0).fit(
+        frame, np.where(labelled, y_true, -1))
+    np.testing.assert_array_equal(model.feature_names_in_, ["a", "b"])
+    np.testing.assert_array_equal(model.predict(frame), model.estimator_.predict(X))
+    for method in ("predict", "predict_proba", "decision_function"):
+        with pytest.raises(ValueError, match="same order"):
+            getattr(model, method)(frame[["b", "a"]])
+    with pytest.raises(ValueError, match="features"), pytest.warns(UserWarning, match="names"):
+        model.predict(X[:, :1])
 
 
 def test_ds_self_training_rejects_tiny_label_sets():

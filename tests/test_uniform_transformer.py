@@ -1,5 +1,6 @@
 """UniformTransformerEstimator: construction, invariances, inference, bad input, simulations."""
 
+import re
 import warnings
 
 import numpy as np
@@ -250,7 +251,7 @@ def test_auto_bandwidth_rule():
 
 def test_projection_and_bootstrap_standard_errors_agree(rng):
     X, z, y, _ = design(600, 2, "smooth", rng)
-    proj = _quiet_fit(UT(), X, z, y)
+    proj = _quiet_fit(UT(random_state=0), X, z, y)
     boot = _quiet_fit(UT(se="bootstrap", n_bootstrap=100, random_state=0), X, z, y)
     assert boot.effect_ == proj.effect_
     assert 0.7 < boot.se_ / proj.se_ < 1.5
@@ -276,7 +277,7 @@ def test_summary_and_results(rng):
     ut = UT().fit(X, z, y)
     text = str(ut.summary())
     for piece in ("Treatment effect (ATT)", "uniform transformer (rank)", "bandwidth",
-                  "ESS treated / control", "projection", "95%]"):
+                  "ESS treated / control", "projection", "0.975]"):
         assert piece in text
     frame = ut.results_.summary_frame()
     assert frame.loc["ATT", "estimate"] == ut.effect_
@@ -411,14 +412,32 @@ def test_warns_when_the_kernel_estimate_is_meaningless(rng):
         UT(bandwidth=0.8).fit(X[:, :1], z, y)
 
 
-def test_rank_map_warns_for_several_covariates(rng):
-    X, z, y, _ = design(200, 2, "smooth", rng)
+def test_rank_map_warns_only_for_dependent_covariates(rng):
+    def rank_warnings(est, X):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est.fit(X, z, y)
+        return [str(w.message) for w in caught if "transformation='rank'" in str(w.message)]
+
+    X, z, y, _ = design(400, 2, "smooth", rng)  # independent coordinates: the rank map is valid
+    assert rank_warnings(UT(transformation="rank"), X) == []
     X[:, 1] += X[:, 0]
-    with pytest.warns(UserWarning, match=r"independent.*Spearman correlation.*0\.[5-9]"):
-        UT().fit(X, z, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        UT(transformation="rosenblatt").fit(X, z, y)
+    (message,) = rank_warnings(UT(transformation="rank"), X)
+    assert re.search(r"they are not \(largest \|Spearman correlation\| there: 0\.[5-9]\d, "
+                     r"\d+\.\d standard errors from 0\)", message), message
+    assert rank_warnings(UT(transformation="rosenblatt"), X) == []
+    assert rank_warnings(UT(), X) == []  # the default map is valid for several covariates
+
+
+def test_auto_transformation_resolves_by_dimension_and_weights(rng):
+    X, z, y, _ = design(120, 2, "smooth", rng)
+    assert UT().fit(X[:, :1], z, y).transformation_ == "rank"
+    ut = UT(random_state=0).fit(X, z, y)
+    assert ut.transformation_ == "ot" and "uniform transformer (ot)" in str(ut.summary())
+    assert UT().fit(X, z, y, sample_weight=rng.integers(1, 3, 120)).transformation_ == "ot"
+    # "ot" treats weights as repeat counts; other weights get the Rosenblatt map.
+    assert UT().fit(X, z, y, sample_weight=rng.uniform(0.5, 2, 120)).transformation_ == (
+        "rosenblatt")
 
 
 def test_limited_overlap_warns(rng):
@@ -493,12 +512,12 @@ def test_dask_backend_matches_numba(dask_client, rng):
 # ------------------------------------------------------------ simulations
 
 
-def _replicate(estimand, n, d, surface, reps, seed=0):
+def _replicate(estimand, n, d, surface, reps, seed=0, transformation="auto"):
     rng = np.random.default_rng(seed)
     est, se = np.empty(reps), np.empty(reps)
     for r in range(reps):
         X, z, y, truth = design(n, d, surface, rng)
-        ut = _quiet_fit(UT(estimand), X, z, y)
+        ut = _quiet_fit(UT(estimand, transformation=transformation, random_state=r), X, z, y)
         est[r], se[r] = ut.effect_, ut.se_
     return est, se, truth[estimand]
 
@@ -511,9 +530,13 @@ def test_att_confidence_intervals_cover(d, surface):
 
     Monte-Carlo error of a coverage near 0.95 over 200 replications is about
     0.015, so the band [0.90, 0.98] is about 3 standard errors wide on each
-    side of 0.94.
+    side of 0.94. The default map ("rank" for d = 1, "ot" for d = 2); for d = 5
+    the rank map, which is exact here (the covariates are independent within
+    each group): the "ot" map's smoothing bias in five dimensions brings its
+    coverage to about 0.84 (see the user guide).
     """
-    est, se, truth = _replicate("ATT", 2000, d, surface, reps=200)
+    est, se, truth = _replicate("ATT", 2000, d, surface, reps=200,
+                                transformation="rank" if d == 5 else "auto")
     coverage = np.mean(np.abs(est - truth) <= 1.959964 * se)
     assert 0.90 <= coverage <= 0.98, coverage
     # the standard error tracks the spread of the estimates
@@ -541,3 +564,60 @@ def test_bias_and_rmse_fall_with_n(d):
             bias.append(abs(est.mean() - truth))
         assert rmse[0] > rmse[1] > rmse[2], (surface, rmse)
         assert bias[2] < 0.35 * rmse[0], (surface, bias, rmse)
+
+
+def selection_design(n, rng):
+    """Selection on two covariates: P(treated | x) = expit(x1 + x2), so the controls'
+    covariates are dependent (the rank map is invalid); outcome with an interaction,
+    effect 1 + x1 / 2. ATT = 1 + E[x1 | treated] / 2 = 1.18158 (by quadrature)."""
+    from scipy.special import expit
+
+    X = rng.standard_normal((n, 2))
+    z = rng.uniform(size=n) < expit(X[:, 0] + X[:, 1])
+    y = (X[:, 0] + np.sin(2 * X[:, 1]) + X[:, 0] * X[:, 1] + z * (1 + 0.5 * X[:, 0])
+         + rng.standard_normal(n))
+    return X, z.astype(int), y
+
+
+def test_selection_design_truth_by_quadrature():
+    from scipy import integrate, stats
+    from scipy.special import expit
+
+    # s = x1 + x2 ~ N(0, 2), E[x1 | s] = s / 2, P(treated) = 1/2.
+    mean_x1 = integrate.quad(lambda s: s / 2 * expit(s) * stats.norm.pdf(s, scale=np.sqrt(2)),
+                             -40, 40)[0] / 0.5
+    assert 1 + 0.5 * mean_x1 == pytest.approx(SELECTION_ATT, abs=1e-5)
+
+
+SELECTION_ATT = 1.1815809
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transformation, bandwidth", [("rank", "auto"), ("auto", "auto"),
+                                                       ("auto", 0.06)])
+def test_coverage_with_selection_on_several_covariates(transformation, bandwidth):
+    """n = 2000, 200 replications (Monte-Carlo error of a coverage near 0.95: 0.015).
+
+    Coordinate-wise ranks are invalid here (coverage 0.16 in 300 replications); the
+    default ("ot" for two covariates) has calibrated standard errors but a smoothing
+    bias of about 0.43 h, two thirds of a standard deviation at the automatic
+    bandwidth h = 0.118 (coverage 0.898 +- 0.010 in 1000 replications): a real
+    shortfall, not Monte-Carlo noise. Half the bandwidth halves the bias and restores
+    the coverage (0.947 in 300 replications) at 4% more spread.
+    """
+    rng = np.random.default_rng(21)
+    est, se = np.empty(200), np.empty(200)
+    for r in range(200):
+        X, z, y = selection_design(2000, rng)
+        ut = _quiet_fit(UT(transformation=transformation, bandwidth=bandwidth, random_state=r),
+                        X, z, y)
+        est[r], se[r] = ut.effect_, ut.se_
+    coverage = np.mean(np.abs(est - SELECTION_ATT) <= 1.959964 * se)
+    bias = est.mean() - SELECTION_ATT
+    assert 0.85 < se.mean() / est.std(ddof=1) < 1.25, se.mean() / est.std(ddof=1)
+    if transformation == "rank":
+        assert coverage < 0.5 and bias > 2 * est.std(), (coverage, bias)
+    elif bandwidth == "auto":
+        assert 0.84 <= coverage <= 0.95 and 0.3 < bias / est.std() < 1.0, (coverage, bias)
+    else:
+        assert 0.91 <= coverage <= 0.98 and abs(bias) < 0.5 * est.std(), (coverage, bias)

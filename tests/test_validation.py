@@ -51,6 +51,26 @@ def test_binary_treatment_errors(treatment, kwargs, match):
         check_binary_treatment(treatment, **kwargs)
 
 
+def test_label_lists_in_messages_show_plain_values():
+    """Labels read from numpy arrays appear as 0, 1, 2, not np.int64(0)."""
+    with pytest.raises(ValueError, match=r"got 3: \[0, 1, 2\]\.") as info:
+        check_binary_treatment(np.array([0, 1, 2]))
+    assert "np." not in str(info.value)
+    with pytest.raises(ValueError, match=r"\['a', 'b'\]"):
+        check_binary_treatment(np.array(["a", "b"]))
+
+
+def test_length_mismatch_messages_do_not_blame_x():
+    """A short outcome in an effect estimate is not reported as a problem with X."""
+    from weightstats.balancing import weighted_effect
+
+    y, t = np.arange(59.0), np.r_[np.zeros(30), np.ones(30)]
+    with pytest.raises(ValueError) as info:
+        weighted_effect(y, t, np.ones(60))
+    assert "X" not in str(info.value)
+    assert "treatment has 60 entries but the other inputs have 59" in str(info.value)
+
+
 @given(t=binary_treatments(20), perm=permutations(20))
 def test_binary_treatment_is_permutation_equivariant(t, perm):
     treated, _ = check_binary_treatment(t)
@@ -100,8 +120,33 @@ def test_fill_doc_and_optional_imports(capsys):
     assert list(progress(range(3), verbose=0)) == [0, 1, 2]
 
 
-def test_text_progress_bar_reports(capsys):
+def test_text_progress_reports_lines_with_remaining_time(capsys):
     from weightstats.utils._progress import _TextProgress
 
     assert list(_TextProgress(range(5), desc="boot", total=5)) == list(range(5))
-    assert "boot" in capsys.readouterr().err
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("boot: 1/5 (20%), 0:00 elapsed, about 0:00 left")
+    assert lines[-1] == "boot: 5/5 (100%), 0:00 elapsed"
+    assert "\r" not in "".join(lines)
+
+
+def test_progress_is_a_tqdm_bar_with_time_left_on_a_terminal(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = progress(range(3), verbose=1, desc="bootstrap")
+    assert type(bar).__module__.startswith("tqdm")
+    assert list(bar) == [0, 1, 2]
+    assert "bootstrap" in terminal.getvalue()
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys):
+    # capsys's stderr is not a terminal: no tqdm redraws in captured output.
+    assert list(progress(range(3), verbose=1, desc="work")) == [0, 1, 2]
+    err = capsys.readouterr().err
+    assert "work: 1/3" in err and "work: 3/3" in err and "\r" not in err

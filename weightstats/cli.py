@@ -3,13 +3,15 @@
 Subcommands live in their families; each module in ``SUBCOMMANDS`` provides
 ``register(subparsers)``, which adds a parser whose ``func`` default runs the
 command and returns an exit status. Errors the user can fix (bad files,
-missing columns, invalid options) are raised as :class:`CLIError` or
-``ValueError`` and printed as one sentence with exit status 2, never as a
-traceback.
+missing columns, invalid options, unreadable or unwritable paths) are raised
+as :class:`CLIError`, ``ValueError`` or ``OSError`` and printed as one
+sentence with exit status 2, never as a traceback; Ctrl-C exits with status
+130 and one line.
 """
 
 import argparse
 import importlib
+import os
 import sys
 
 from ._version import __version__
@@ -96,7 +98,7 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 on a usage or input error.
+        0 on success, 2 on a usage or input error, 130 when interrupted.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -104,8 +106,23 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
-        return args.func(args)
-    except (CLIError, ValueError, FileNotFoundError) as exc:
-        message = str(exc).strip() or exc.__class__.__name__
-        print(f"weightstats {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return status
+    except (CLIError, ValueError) as exc:
+        return _error(args.command, str(exc).strip() or exc.__class__.__name__)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):  # e.g. piped into `head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(args.command, f"{where}{exc.strerror or exc}.")
+    except KeyboardInterrupt:
+        print(f"\nweightstats {args.command}: interrupted; nothing more was written.",
+              file=sys.stderr)
+        return 130
+
+
+def _error(command, message):
+    print(f"weightstats {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2

@@ -36,7 +36,7 @@ boosted = PerQuantileRegressor.from_estimator(
     levels,
 )
 aggregator = QuantileAggregator([("linear", linear), ("gbm", boosted)], quantiles=levels,
-                                weighting="per_quantile", cv=3, random_state=0)
+                                weighting="per_quantile", cv=3)
 aggregator.fit(X[fit], y[fit])
 print(aggregator.weights_.round(2))
 

@@ -1,9 +1,12 @@
-"""Row-wise isotonic regression (pool adjacent violators) for quantile monotonisation.
+"""Row-wise isotonic regression (pool adjacent violators).
 
-Each row of a matrix of predicted quantiles (columns in increasing level
-order) is replaced by its L2 projection onto non-decreasing sequences with
-unit weights. Rows are independent, so the parallel variant splits rows over
-threads. O(n_levels) per row (each value is pushed and merged once).
+Each row of a matrix (columns in increasing order of a level, such as
+predicted quantiles or cumulative class probabilities) is replaced by its L2
+projection onto non-decreasing sequences with unit weights. Rows are
+independent, so the parallel variant splits rows over threads. O(n_cols) per
+row (each value is pushed and merged once); rows already in order are left
+untouched. The one PAVA kernel of the package: quantile monotonisation and
+the ordinal classifiers' crossing boundaries both use it.
 """
 
 import numpy as np
@@ -12,34 +15,46 @@ from sklearn.utils.validation import check_array
 
 from ._dispatch import jit_variants
 
-__all__ = ["isotonic_rows"]
+__all__ = ["isotonic_rows", "pava_rows"]
 
 
 @jit_variants
-def _isotonic_rows(values, out):
-    n_rows, n_cols = values.shape
-    for i in prange(n_rows):
-        means = np.empty(n_cols)
-        counts = np.empty(n_cols)
-        n_blocks = 0
-        for t in range(n_cols):
-            means[n_blocks] = values[i, t]
-            counts[n_blocks] = 1.0
-            n_blocks += 1
-            # Merge while the last two blocks violate the order.
-            while n_blocks > 1 and means[n_blocks - 2] > means[n_blocks - 1]:
-                total = counts[n_blocks - 2] + counts[n_blocks - 1]
-                means[n_blocks - 2] = (
-                    means[n_blocks - 2] * counts[n_blocks - 2]
-                    + means[n_blocks - 1] * counts[n_blocks - 1]
-                ) / total
-                counts[n_blocks - 2] = total
-                n_blocks -= 1
-        t = 0
-        for b in range(n_blocks):
-            for _ in range(int(counts[b])):
-                out[i, t] = means[b]
-                t += 1
+def pava_rows(F):
+    """Make each row of ``F`` non-decreasing by its least-squares projection, in place.
+
+    Pool adjacent violators with unit weights on the rows that are not
+    already non-decreasing. Returns the number of rows changed.
+    """
+    n, k = F.shape
+    changed = 0
+    for i in prange(n):
+        ordered = True
+        for j in range(k - 1):
+            if F[i, j] > F[i, j + 1]:
+                ordered = False
+                break
+        if ordered:
+            continue
+        changed += 1
+        # Blocks as (mean, size) on a stack; merge while the top two violate the order.
+        means = np.empty(k)
+        sizes = np.empty(k, dtype=np.int64)
+        top = 0
+        for j in range(k):
+            means[top] = F[i, j]
+            sizes[top] = 1
+            while top > 0 and means[top - 1] > means[top]:
+                total = sizes[top - 1] + sizes[top]
+                means[top - 1] = (means[top - 1] * sizes[top - 1] + means[top] * sizes[top]) / total
+                sizes[top - 1] = total
+                top -= 1
+            top += 1
+        j = 0
+        for b in range(top):
+            for _ in range(sizes[b]):
+                F[i, j] = means[b]
+                j += 1
+    return changed
 
 
 def isotonic_rows(values, *, n_jobs=None):
@@ -57,7 +72,6 @@ def isotonic_rows(values, *, n_jobs=None):
     projected : ndarray of shape (n_rows, n_cols)
         Each row's isotonic (non-decreasing) least-squares fit.
     """
-    values = check_array(values, dtype=np.float64, order="C", input_name="values")
-    out = np.empty_like(values)
-    _isotonic_rows(values, out, n_jobs=n_jobs)
+    out = check_array(values, dtype=np.float64, order="C", copy=True, input_name="values")
+    pava_rows(out, n_jobs=n_jobs)
     return out

@@ -30,7 +30,7 @@ from numba import njit, prange
 
 from ._dispatch import jit_variants
 
-__all__ = ["cd_quadratic", "ordinal_derivatives", "ordinal_loss", "pava_rows"]
+__all__ = ["cd_quadratic", "ordinal_derivatives", "ordinal_loss"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -182,44 +182,3 @@ def cd_quadratic(A, S, grad, theta, delta, hdelta, penalty, free, max_sweeps, to
         else:
             full = False
     return sweeps
-
-
-@jit_variants
-def pava_rows(F):
-    """Make each row of ``F`` non-decreasing by its least-squares projection.
-
-    Pool-adjacent-violators with equal weights, in place, on rows that are not
-    already non-decreasing. Returns the number of rows changed.
-    """
-    n, k = F.shape
-    changed = 0
-    for i in prange(n):
-        ordered = True
-        for j in range(k - 1):
-            if F[i, j] > F[i, j + 1]:
-                ordered = False
-                break
-        if ordered:
-            continue
-        changed += 1
-        # Blocks as (mean, size) on a stack.
-        means = np.empty(k)
-        sizes = np.empty(k, dtype=np.int64)
-        top = 0
-        for j in range(k):
-            means[top] = F[i, j]
-            sizes[top] = 1
-            while top > 0 and means[top - 1] > means[top]:
-                total = sizes[top - 1] + sizes[top]
-                means[top - 1] = (
-                    means[top - 1] * sizes[top - 1] + means[top] * sizes[top]
-                ) / total
-                sizes[top - 1] = total
-                top -= 1
-            top += 1
-        j = 0
-        for b in range(top):
-            for _ in range(sizes[b]):
-                F[i, j] = means[b]
-                j += 1
-    return changed

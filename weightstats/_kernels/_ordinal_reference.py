@@ -7,7 +7,6 @@ rewrites the kernels use, and slow on purpose.
 
 import numpy as np
 from scipy.special import expit
-from sklearn.isotonic import isotonic_regression
 
 
 def _class_probability(eta, y):
@@ -76,8 +75,3 @@ def cd_quadratic_ref(H, grad, theta, penalty, free):
     delta = np.zeros(t0.size)
     delta[idx] = x - t0[idx]
     return delta.reshape(shape)
-
-
-def pava_rows_ref(F):
-    """Reference for :func:`weightstats._kernels._ordinal.pava_rows` (scikit-learn)."""
-    return np.vstack([isotonic_regression(row) for row in np.asarray(F, dtype=float)])

@@ -18,7 +18,7 @@ with weights from any method.
 """
 
 from ._base import OverlapWarning
-from ._diagnostics import balance_table, effective_sample_size
+from ._diagnostics import BalanceWarning, balance_table, check_weighting, effective_sample_size
 from ._effects import EffectResults, bootstrap_replicates, weighted_effect
 from ._entropy import EntropyBalancer
 from ._ipm import BalancingIPM, IPMBalancer, available_ipms, register_ipm
@@ -28,6 +28,7 @@ from ._uniform_transformer import UniformTransformerEstimator
 from ._weights import WeightSummary, trim_weights, weight_summary
 
 __all__ = [
+    "BalanceWarning",
     "BalancingIPM",
     "EffectResults",
     "EntropyBalancer",
@@ -39,6 +40,7 @@ __all__ = [
     "available_ipms",
     "balance_table",
     "bootstrap_replicates",
+    "check_weighting",
     "effective_sample_size",
     "love_plot",
     "register_ipm",

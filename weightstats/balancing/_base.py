@@ -26,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from .._kernels import n_threads_from_jobs
 from ..utils import check_binary_treatment, check_group_sizes, check_sample_weight, fill_doc
-from ._diagnostics import _kish, balance_table
+from ._diagnostics import BalanceWarning, _kish, balance_table, check_weighting
 from ._weights import _summarise
 from ._effects import (
     EffectResults,
@@ -119,11 +119,76 @@ def arms_for_estimand(treated, estimand):
     return [("treated", treated, everyone), ("control", ~treated, everyone)]
 
 
+# A column is constant when its spread is within about a thousand rounding
+# units of its level: sd <= 1000 * eps * (|mean| + sd), about 2e-13 relative.
+# The rule compares the column with itself, so it is invariant to rescaling and
+# keeps a real column such as 1e12 + N(0, 1) (sd / |mean| = 1e-12); comparing
+# the sd with max|x| across the sample, as before, dropped it.
+CONSTANT_RTOL = 1e3 * np.finfo(float).eps
+# Beyond this |mean| / sd, float64 keeps fewer than about 8 significant digits
+# of a column's variation (the rest went into representing its offset).
+OFFSET_RATIO = 1e8
+
+
+def column_scaling(X, sample_weight):
+    """Weighted pooled mean and standard deviation of each column, and which are constant.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Covariates.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights.
+
+    Returns
+    -------
+    mean, sd : ndarray of shape (n_features,)
+        Location and scale (two-pass, so a large offset does not cancel the
+        variation).
+    constant : ndarray of bool of shape (n_features,)
+        Columns whose spread is at the rounding level of their values.
+    """
+    w = sample_weight / sample_weight.sum()
+    mean = w @ X
+    sd = np.sqrt(w @ (X - mean) ** 2)
+    constant = sd <= CONSTANT_RTOL * (np.abs(mean) + sd)
+    return mean, sd, constant
+
+
+def _labels(columns, names):
+    return ", ".join(str(names[j]) if names is not None else f"x{j}" for j in columns)
+
+
+def warn_about_scaling(mean, sd, constant, names, *, stacklevel=4):
+    """Warn about dropped constant columns and columns with a huge offset (lost digits)."""
+    if np.any(constant):
+        warnings.warn(
+            f"covariate(s) {_labels(np.flatnonzero(constant), names)} are constant and were "
+            "dropped.", UserWarning, stacklevel=stacklevel,
+        )
+    with np.errstate(divide="ignore"):
+        ratio = np.where(constant, 0.0, np.abs(mean) / sd)
+    offset = np.flatnonzero(ratio > OFFSET_RATIO)
+    if offset.size:
+        digits = max(0, int(np.floor(-np.log10(np.finfo(float).eps * ratio.max()))))
+        warnings.warn(
+            f"covariate(s) {_labels(offset, names)} vary little next to their size (|mean| / "
+            f"sd up to {ratio.max():.2g}): float64 keeps only about {digits} significant "
+            "digits of their variation. Subtract a constant (e.g. the mean) before fitting.",
+            UserWarning, stacklevel=stacklevel,
+        )
+
+
 def standardize_columns(X, sample_weight, *, warn=True, names=None):
     """Centre and scale columns by their (weighted) pooled mean and standard deviation.
 
     Constant columns carry no information about imbalance and would divide
-    by zero; they are dropped with a warning.
+    by zero; they are dropped with a warning. A column counts as constant
+    when its standard deviation is within about a thousand rounding units of
+    its own level (``sd <= 2.2e-13 (|mean| + sd)``): the rule looks only at the
+    column itself, so it does not depend on the column's units or offset
+    (``1e12 + N(0, 1)`` is kept; the warning then says how many digits of its
+    variation float64 kept).
 
     Parameters
     ----------
@@ -132,7 +197,7 @@ def standardize_columns(X, sample_weight, *, warn=True, names=None):
     sample_weight : ndarray of shape (n_samples,)
         Non-negative weights.
     warn : bool, default=True
-        Warn about dropped constant columns.
+        Warn about dropped constant columns and lost precision.
     names : list of str, default=None
         Column names for the warning.
 
@@ -143,23 +208,14 @@ def standardize_columns(X, sample_weight, *, warn=True, names=None):
     keep : ndarray of bool of shape (n_features,)
         Which columns were kept.
     """
-    w = sample_weight / sample_weight.sum()
-    mean = w @ X
-    sd = np.sqrt(w @ (X - mean) ** 2)
-    spread = np.max(np.abs(X), axis=0)
-    keep = sd > 1e-12 * np.maximum(spread, 1e-300)
+    mean, sd, constant = column_scaling(X, sample_weight)
+    keep = ~constant
     if not np.any(keep):
         raise ValueError(
             "every covariate is constant; there is nothing to balance (check the columns of X)."
         )
-    if warn and not np.all(keep):
-        dropped = np.flatnonzero(~keep)
-        labels = [names[j] if names is not None else f"column {j}" for j in dropped]
-        warnings.warn(
-            f"covariate(s) {', '.join(map(str, labels))} are constant and were dropped.",
-            UserWarning,
-            stacklevel=3,
-        )
+    if warn:
+        warn_about_scaling(mean, sd, constant, names, stacklevel=7)
     return (X[:, keep] - mean[keep]) / sd[keep], keep
 
 
@@ -175,8 +231,17 @@ class DiagnosticsMixin:
         return (list(self.feature_names_in_) if hasattr(self, "feature_names_in_")
                 else [f"x{j}" for j in range(self.n_features_in_)])
 
-    def balance_table(self):
+    def balance_table(self, *, interactions=False, squares=False, threshold=None):
         """Covariate balance of the training data before and after weighting.
+
+        Parameters
+        ----------
+        interactions : bool, default=False
+            Add rows for the pairwise products of the covariates.
+        squares : bool, default=False
+            Add rows for the squares of the non-binary covariates.
+        threshold : float, default=None
+            Add a ``balance`` column flagging ``|smd_after| > threshold``.
 
         Returns
         -------
@@ -187,7 +252,16 @@ class DiagnosticsMixin:
         return balance_table(
             self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
             sample_weight=self._sample_weight_fit, feature_names=self._feature_names(),
+            interactions=interactions, squares=squares, threshold=threshold,
         )
+
+    def _check_weighting(self):
+        """BalanceWarning when the fitted weights collapse or worsen balance."""
+        for message in check_weighting(
+                self._X_fit, self.treated_, self.weights_, estimand=self.estimand,
+                sample_weight=self._sample_weight_fit, feature_names=self._feature_names(),
+                warn=False):
+            warnings.warn(message, BalanceWarning, stacklevel=4)
 
     def weight_summary(self, top=5):
         """The distribution of the fitted weights in each arm and the largest weights.
@@ -315,6 +389,7 @@ class BaseBalancer(DiagnosticsMixin, BaseEstimator):
         self._X_fit = X
         self._sample_weight_fit = sample_weight
         self._row_labels = labels
+        self._check_weighting()
         return self
 
     def _fit_weights(self, X, treated, sample_weight, rng):

@@ -34,7 +34,7 @@ from ..utils import (
 
 __all__ = ["EffectResults", "bootstrap_replicates", "weighted_effect"]
 
-_ESTIMANDS = ("ATT", "ATC", "ATE")
+_ESTIMANDS = ("ATT", "ATC", "ATE", "ATO")
 
 
 class EffectResults(EstimateResults):
@@ -51,7 +51,7 @@ class EffectResults(EstimateResults):
         The point estimate.
     se : float
         Its standard error.
-    estimand : {"ATT", "ATC", "ATE"}, default="ATT"
+    estimand : {"ATT", "ATC", "ATE", "ATO"}, default="ATT"
         What is estimated; names the parameter.
     method : str, default="weighting"
         How the weights were made (shown in the summary).
@@ -221,6 +221,11 @@ def _check_effect_inputs(y, treatment, weights, X, sample_weight, estimand, augm
         if not np.any((w * s)[mask] > 0):
             raise ValueError(f"the {name} group has no unit with positive weight.")
     if augment is not None:
+        if estimand == "ATO":
+            raise ValueError(
+                "augment is not available for estimand='ATO': the outcome model's predictions "
+                "would have to be averaged over the overlap population; use augment=None."
+            )
         if X is None:
             raise ValueError("augment needs the covariates X.")
         X = np.asarray(X, dtype=float)
@@ -252,10 +257,10 @@ def weighted_effect(y, treatment, weights, *, estimand="ATT", X=None, augment=No
         Binary treatment.
     weights : array-like of shape (n_samples,)
         Non-negative balancing weights (1 for units that are not reweighted).
-    estimand : {"ATT", "ATC", "ATE"}, default="ATT"
+    estimand : {"ATT", "ATC", "ATE", "ATO"}, default="ATT"
         ATT: the treated arm's plain mean minus the weighted control mean;
-        ATC: the weighted treated mean minus the control mean; ATE: both
-        weighted.
+        ATC: the weighted treated mean minus the control mean; ATE and ATO
+        (overlap weights): both weighted.
     X : array-like of shape (n_samples, n_features), default=None
         Covariates, needed for ``augment``.
     augment : None, "ols" or regressor, default=None

@@ -1020,14 +1020,15 @@ class IPMBalancer(BaseBalancer):
             after = ipm.squared_distance(Z, t_idx, after_t, c_idx, after_c)
         self.ipm_before_ = float(np.sqrt(max(before, 0.0)))
         self.ipm_after_ = float(np.sqrt(max(after, 0.0)))
-        separated = [j for j in range(X.shape[1])
+        separated = [name for j, name in enumerate(self._feature_names())
                      if X[treated, j].min() > X[~treated, j].max()
                      or X[treated, j].max() < X[~treated, j].min()]
         poor = self.ipm_after_ > 0.5 * self.ipm_before_ and self.ipm_before_ > 0
         if separated or poor:
             ess_t = _kish(s[treated] * weights[treated])
             ess_c = _kish(s[~treated] * weights[~treated])
-            why = (f"covariate(s) {separated} separate the groups completely" if separated
+            why = (f"covariate(s) {', '.join(separated)} separate the groups completely"
+                   if separated
                    else "weighting removed less than half of the imbalance")
             warnings.warn(
                 f"the treated and control groups barely overlap ({why}): the IPM is "

@@ -73,6 +73,21 @@ AUTO_BANDWIDTH_CONSTANT = 1.2
 # Share of target units beyond the arm's covariate range, in excess of what
 # sampling alone produces, above which fit warns.
 MAX_OUTSIDE_SHARE = 0.05
+# transformation="rank" with several covariates warns when the largest Spearman
+# correlation in a reweighted arm is this many standard errors from zero.
+DEPENDENCE_Z = 3.0
+
+
+def _resolve_transformation(transformation, d, sample_weight):
+    """``"auto"``: the exact rank map in one dimension; otherwise the optimal-transport
+    rank, or the Rosenblatt map when the weights are not repeat counts."""
+    if transformation != "auto":
+        return transformation
+    if d == 1:
+        return "rank"
+    w = sample_weight[sample_weight > 0]
+    counts = np.allclose(w, w[0], rtol=1e-12, atol=0) or np.allclose(w, np.rint(w), atol=1e-9)
+    return "ot" if counts else "rosenblatt"
 
 
 def auto_bandwidth(n, d, kernel="epanechnikov"):
@@ -125,14 +140,17 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         ``"ATT"``: controls reweighted to the treated; ``"ATC"``: treated
         reweighted to the controls; ``"ATE"``: each arm reweighted to all
         units (plus ``X_unlabeled``).
-    transformation : {"rank", "rosenblatt", "ot"}, default="rank"
+    transformation : {"auto", "rank", "rosenblatt", "ot"}, default="auto"
         The uniformising map (named ``transformation`` because the fitted
         map itself is the method :meth:`transform`): coordinate-wise mid-rank
         CDFs (exact for one covariate; for ``d > 1`` valid only for
-        independent covariates, and ``fit`` warns), a Rosenblatt transform
-        with kernel-weighted conditional CDFs, or an optimal-transport rank
-        (assignment to a scrambled Sobol sample, nearest-neighbour
-        extension). See the user guide for the exact constructions.
+        independent covariates, and ``fit`` warns when the data show
+        dependence), a Rosenblatt transform with kernel-weighted conditional
+        CDFs, or an optimal-transport rank (assignment to a scrambled Sobol
+        sample, nearest-neighbour extension). ``"auto"``: ``"rank"`` for one
+        covariate, ``"ot"`` for several (``"rosenblatt"`` when the sample
+        weights are not repeat counts, which ``"ot"`` needs). See the user
+        guide for the constructions and a simulation comparing them.
     kernel : {"epanechnikov", "biweight", "triweight", "gaussian"}, default="epanechnikov"
         Product kernel on the cube, boundary-reflected.
     bandwidth : "auto" or float in (0, 1], default="auto"
@@ -208,6 +226,8 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         kernel's roughness; below 10 the fit warns.
     maps_ : dict
         Fitted uniformising maps by arm (``"treated"``, ``"control"``).
+    transformation_ : str
+        The map used (``transformation`` with ``"auto"`` resolved).
     classes_ : ndarray of shape (2,)
         Treatment labels ``[control, treated]``.
     {n_features_in_}
@@ -266,7 +286,7 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
 
     _parameter_constraints = {
         "estimand": [StrOptions({"ATT", "ATC", "ATE"})],
-        "transformation": [StrOptions({"rank", "rosenblatt", "ot"})],
+        "transformation": [StrOptions({"auto", "rank", "rosenblatt", "ot"})],
         "kernel": [StrOptions(set(KERNEL_NAMES))],
         "bandwidth": [StrOptions({"auto"}), Interval(numbers.Real, 0, 1, closed="right")],
         "normalize": ["boolean"],
@@ -285,7 +305,7 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         self,
         estimand="ATT",
         *,
-        transformation="rank",
+        transformation="auto",
         kernel="epanechnikov",
         bandwidth="auto",
         normalize=True,
@@ -366,17 +386,9 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         rng = check_random_state(self.random_state)
         d = X.shape[1]
 
-        if self.transformation == "rank" and d > 1:
-            arms = {"ATT": [~treated], "ATC": [treated], "ATE": [treated, ~treated]}
-            rho = max(rank_dependence(X[rows], sw[rows]) for rows in arms[self.estimand])
-            warnings.warn(
-                f"transformation='rank' with {d} covariates maps each coordinate by its own CDF; "
-                "the result is uniform on the cube only if the covariates are independent in the "
-                f"reweighted group (largest |Spearman correlation| there: {rho:.2f}). Use "
-                "transformation='rosenblatt' or 'ot' for dependent covariates.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self.transformation_ = _resolve_transformation(self.transformation, d, sw)
+        if self.transformation_ == "rank" and d > 1:
+            self._warn_if_dependent(X, treated, sw)
 
         setup = self._setup(X, treated, sw, X_extra, rng)
         self.maps_ = {arm: s["map"] for arm, s in setup.items()}
@@ -407,9 +419,31 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         }
         # Kept for balance_table(), as the balancers keep them.
         self._X_fit, self._sample_weight_fit, self._row_labels = X, sw, labels
+        self._check_weighting()
         if y is not None:
             self._estimate(setup, y, treated, sw, X, X_extra, rng)
         return self
+
+    def _warn_if_dependent(self, X, treated, sw):
+        """Coordinate-wise ranks are uniform on the cube only for independent coordinates:
+        warn when a reweighted arm's Spearman correlations are beyond sampling noise."""
+        arms = {"ATT": [~treated], "ATC": [treated], "ATE": [treated, ~treated]}
+        worst, z = 0.0, 0.0
+        for rows in arms[self.estimand]:
+            rho = rank_dependence(X[rows], sw[rows])
+            n_eff = sw[rows].sum() ** 2 / (sw[rows] @ sw[rows])
+            # Under independence a Spearman correlation is about N(0, 1 / (n - 1)).
+            worst, z = max(worst, rho), max(z, rho * np.sqrt(max(n_eff - 1.0, 1.0)))
+        if z > DEPENDENCE_Z:
+            warnings.warn(
+                f"transformation='rank' with {X.shape[1]} covariates maps each coordinate by its "
+                "own CDF; the result is uniform on the cube only if the covariates are independent "
+                f"in the reweighted group, and they are not (largest |Spearman correlation| "
+                f"there: {worst:.2f}, {z:.1f} standard errors from 0). Use "
+                "transformation='ot' (the default for several covariates) or 'rosenblatt'.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _check_unlabeled(self, X_unlabeled, n_features):
         if X_unlabeled is None:
@@ -449,7 +483,7 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
         setup = {}
         for arm, (arm_idx, target_idx, nested) in self._arm_layout(treated, n_extra).items():
             state, U_arm = fit_uniform_map(
-                X[arm_idx], sw[arm_idx], self.transformation, random_state=rng,
+                X[arm_idx], sw[arm_idx], self.transformation_, random_state=rng,
                 ot_batch_size=self.ot_batch_size,
             )
             U_target = np.empty((target_idx.shape[0], X.shape[1]))
@@ -611,7 +645,7 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
             self.effect_,
             self.se_,
             estimand=self.estimand,
-            method=f"uniform transformer ({self.transformation})",
+            method=f"uniform transformer ({self.transformation_})",
             se_method="projection" if boot is None else "bootstrap",
             mean_treated=means["treated"],
             mean_control=means["control"],
@@ -697,7 +731,7 @@ class UniformTransformerEstimator(DiagnosticsMixin, TransformerMixin, BaseEstima
             ratio = arm["g"] * s_a.sum() / mass if mass > 0 else np.ones(s_a.shape[0])
             fitted = self._arm_regression(arm, y_c, h)
             arm_term = ratio * (y_c - fitted)
-            if self.transformation == "rank" and arm["U_arm"].shape[1] > 1:
+            if self.transformation_ == "rank" and arm["U_arm"].shape[1] > 1:
                 arm_term = arm_term + self._non_additive_part(arm, ratio * fitted, h)
             target_term = m_target
             if not self.normalize:

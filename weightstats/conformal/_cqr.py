@@ -26,8 +26,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import KFold
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, validate_data
 
@@ -120,11 +119,12 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
     cv : "split", int, cross-validation generator or iterable, default="split"
         ``"split"``: :meth:`fit` fits the model and :meth:`conformalize`
         calibrates it on separate data. Otherwise CV+: :meth:`fit` fits one
-        model per fold and uses the out-of-fold scores of all rows (an int
-        means shuffled :class:`~sklearn.model_selection.KFold` seeded by
-        ``random_state``); its guarantee is coverage >= ``1 - 2 alpha``, in
-        practice close to ``1 - alpha``.
-    {random_state}
+        model per fold and uses the out-of-fold scores of all rows; an int
+        is the number of :class:`~sklearn.model_selection.KFold` folds, not
+        shuffled (as in :func:`~sklearn.model_selection.cross_val_predict`;
+        pass ``KFold(n, shuffle=True, random_state=...)`` for data sorted in
+        a meaningful order). Its guarantee is coverage >= ``1 - 2 alpha``,
+        in practice close to ``1 - alpha``.
     {n_jobs}
         Fold fits run in parallel (CV+ only).
 
@@ -187,17 +187,15 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         "confidence_level": [Interval(Real, 0, 1, closed="neither"), "array-like"],
         "method": [StrOptions({"cqr", "cqr_asymmetric"})],
         "cv": [StrOptions({"split"}), "cv_object"],
-        "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, estimator, *, confidence_level=0.9, method="cqr", cv="split",
-                 random_state=None, n_jobs=None):
+                 n_jobs=None):
         self.estimator = estimator
         self.confidence_level = confidence_level
         self.method = method
         self.cv = cv
-        self.random_state = random_state
         self.n_jobs = n_jobs
 
     # -- levels ---------------------------------------------------------------
@@ -259,8 +257,9 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Target values.
         {sample_weight}
-            Passed to the base model; in CV+ mode also frequency weights of
-            the conformity scores.
+            Passed to the base model's fits where they accept it (a model
+            that does not is fitted without it, with a warning); in CV+ mode
+            also frequency weights of the conformity scores.
 
         Returns
         -------
@@ -286,10 +285,7 @@ class ConformalQuantileRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _fit_cv_plus(self, model, X, y, sample_weight):
-        cv = self.cv
-        if isinstance(cv, numbers.Integral):
-            cv = KFold(cv, shuffle=True, random_state=check_random_state(self.random_state))
-        splits = list(checked_cv(cv, y).split(X, y))
+        splits = list(checked_cv(self.cv, y).split(X, y))
         fold = np.full(X.shape[0], -1)
         for k, (_, test) in enumerate(splits):
             if np.any(fold[test] >= 0):

@@ -1,10 +1,13 @@
 """Machinery shared by the ensemble and conformal meta-estimators.
 
-Named-estimator validation, fitting with ``sample_weight`` (also through a
-``Pipeline``), input checks that leave ``X`` untouched for the base models
+Named-estimator validation, fitting with ``sample_weight`` where a model
+accepts it (also through a ``Pipeline``; the others are fitted without it,
+with one warning), input checks that leave ``X`` untouched for the base models
 (which may take DataFrames with string columns), and out-of-fold predictions
 in parallel over (model, fold) pairs.
 """
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,6 +31,7 @@ from ..utils import check_finite_vector, check_sample_weight
 
 __all__ = [
     "NamedEstimatorsMixin",
+    "accepts_sample_weight",
     "check_meta_input",
     "check_predict_input",
     "combine_input_tags",
@@ -35,6 +39,7 @@ __all__ = [
     "is_frozen",
     "out_of_fold",
     "validate_named_estimators",
+    "warn_unweighted",
 ]
 
 
@@ -82,27 +87,56 @@ def validate_named_estimators(estimators, *, owner, methods=("fit", "predict"), 
     return [name for name, _ in kept], [est for _, est in kept]
 
 
-def fit_estimator(estimator, X, y, sample_weight=None, *, name=None):
-    """Fit ``estimator`` (in place), passing ``sample_weight`` where it is supported.
+def accepts_sample_weight(estimator):
+    """Whether fitting ``estimator`` can use ``sample_weight`` (a pipeline's last
+    step decides; prefit models are not refitted, so they count as accepting)."""
+    if is_frozen(estimator):
+        return True
+    if isinstance(estimator, Pipeline):
+        return has_fit_parameter(estimator.steps[-1][1], "sample_weight")
+    return has_fit_parameter(estimator, "sample_weight")
 
-    Pipelines get the weights on their final step. Prefit (frozen) estimators
-    are left alone.
+
+def warn_unweighted(owner, names, estimators, sample_weight, *, still_used=None):
+    """One warning naming the models that will be fitted without ``sample_weight``.
+
+    As in R's SuperLearner, a model that cannot take the weights is fitted
+    unweighted while the weights still enter the combination (``still_used``
+    says where).
+    """
+    if sample_weight is None:
+        return
+    unweighted = [
+        f"{name!r} ({type(est).__name__})"
+        for name, est in zip(names, estimators, strict=True)
+        if not accepts_sample_weight(est)
+    ]
+    if unweighted:
+        one = len(unweighted) == 1
+        warnings.warn(
+            f"{owner}: {', '.join(unweighted)} {'does' if one else 'do'} not accept "
+            f"sample_weight in fit and {'is' if one else 'are'} fitted without it"
+            + (f"; sample_weight still {still_used}." if still_used else "."),
+            UserWarning,
+            stacklevel=4,  # the caller's fit runs inside scikit-learn's _fit_context
+        )
+
+
+def fit_estimator(estimator, X, y, sample_weight=None):
+    """Fit ``estimator`` (in place), passing ``sample_weight`` where it is accepted.
+
+    Pipelines get the weights on their final step. A model that does not
+    accept them is fitted without them (callers warn once with
+    :func:`warn_unweighted`). Prefit (frozen) estimators are left alone.
     """
     if is_frozen(estimator):
         return estimator
-    if sample_weight is None:
+    if sample_weight is None or not accepts_sample_weight(estimator):
         return estimator.fit(X, y)
     if isinstance(estimator, Pipeline):
-        last_name, last = estimator.steps[-1]
-        if has_fit_parameter(last, "sample_weight"):
-            return estimator.fit(X, y, **{f"{last_name}__sample_weight": sample_weight})
-    elif has_fit_parameter(estimator, "sample_weight"):
-        return estimator.fit(X, y, sample_weight=sample_weight)
-    label = f"estimator {name!r} ({type(estimator).__name__})" if name else type(estimator).__name__
-    raise TypeError(
-        f"{label} does not accept sample_weight in fit; drop it from the ensemble or fit "
-        "without sample_weight."
-    )
+        last_name = estimator.steps[-1][0]
+        return estimator.fit(X, y, **{f"{last_name}__sample_weight": sample_weight})
+    return estimator.fit(X, y, sample_weight=sample_weight)
 
 
 def check_meta_input(X, y, sample_weight=None, *, min_samples=2, y_name="y", require_y=True):
@@ -139,7 +173,7 @@ def check_meta_input(X, y, sample_weight=None, *, min_samples=2, y_name="y", req
     return X, y, sample_weight
 
 
-def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=None, verbose=0):
+def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, n_jobs=None, verbose=0):
     """Out-of-fold outputs of each estimator, stacked along the first axis.
 
     Parameters
@@ -169,7 +203,7 @@ def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=N
             "exactly once."
         )
 
-    def task(est, name, train, test):
+    def task(est, train, test):
         if train is None:
             return predict(est, X)
         fitted = fit_estimator(
@@ -177,17 +211,16 @@ def out_of_fold(estimators, X, y, sample_weight, *, cv, predict, names, n_jobs=N
             _safe_indexing(X, train),
             y[train],
             None if sample_weight is None else sample_weight[train],
-            name=name,
         )
         return predict(fitted, _safe_indexing(X, test))
 
     jobs = []
-    for j, (name, est) in enumerate(zip(names, estimators, strict=True)):
+    for j, est in enumerate(estimators):
         if is_frozen(est):
-            jobs.append((j, None, delayed(task)(est, name, None, None)))
+            jobs.append((j, None, delayed(task)(est, None, None)))
         else:
             for train, test in splits:
-                jobs.append((j, test, delayed(task)(est, name, train, test)))
+                jobs.append((j, test, delayed(task)(est, train, test)))
     results = Parallel(n_jobs=n_jobs, verbose=verbose)(job for _, _, job in jobs)
     outputs = [None] * len(estimators)
     for (j, test, _), result in zip(jobs, results, strict=True):

@@ -26,6 +26,7 @@ from ._base import (
     fit_estimator,
     out_of_fold,
     validate_named_estimators,
+    warn_unweighted,
 )
 from ._simplex_qp import solve_simplex_ls, solve_simplex_ls_cvxpy
 
@@ -63,9 +64,11 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, NamedEstimatorsM
         models in :class:`~sklearn.frozen.FrozenEstimator`.
     cv : int, cross-validation generator or iterable, default=5
         How out-of-fold predictions are made: an int is the number of
-        :class:`~sklearn.model_selection.KFold` folds (not shuffled); a
-        splitter or an iterable of (train, test) index arrays must put every
-        row in exactly one test fold.
+        :class:`~sklearn.model_selection.KFold` folds, not shuffled (as in
+        :func:`~sklearn.model_selection.cross_val_predict`; pass
+        ``KFold(n, shuffle=True, random_state=...)`` for data sorted in a
+        meaningful order); a splitter or an iterable of (train, test) index
+        arrays must put every row in exactly one test fold.
     solver : {"auto", "active_set", "cvxpy"}, default="auto"
         The QP solver. ``"active_set"`` is the exact solver; ``"cvxpy"``
         solves the same scaled problem with CLARABEL (for cross-checking);
@@ -166,8 +169,10 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, NamedEstimatorsM
         y : array-like of shape (n_samples,)
             Target values.
         {sample_weight}
-            Used by every base model (it must accept ``sample_weight``) and as
-            data-point weights in the QP.
+            Data-point weights of the QP, and passed to every base model that
+            accepts ``sample_weight`` (the last step of a pipeline); a model
+            that does not is fitted without it, with a warning, as R's
+            SuperLearner does with its ``obsWeights``.
 
         Returns
         -------
@@ -179,10 +184,12 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, NamedEstimatorsM
         )
         X, y, sample_weight = check_meta_input(X, y, sample_weight)
         validate_data(self, X, skip_check_array=True, reset=True)
+        warn_unweighted("ConvexEnsembleRegressor", names, estimators, sample_weight,
+                        still_used="weights the squared errors of the QP")
         cv = checked_cv(self.cv, y)
         oof = out_of_fold(
-            estimators, X, y, sample_weight, cv=cv, predict=_predict, names=names,
-            n_jobs=self.n_jobs, verbose=self.verbose,
+            estimators, X, y, sample_weight, cv=cv, predict=_predict, n_jobs=self.n_jobs,
+            verbose=self.verbose,
         )
         self.cv_predictions_ = np.column_stack(oof)
         solve = solve_simplex_ls_cvxpy if self.solver == "cvxpy" else solve_simplex_ls
@@ -191,8 +198,7 @@ class ConvexEnsembleRegressor(TransformerMixin, RegressorMixin, NamedEstimatorsM
         self.condition_number_ = result.condition_number
         self.qp_objective_ = result.objective
         self.estimators_ = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(fit_estimator)(clone(est), X, y, sample_weight, name=name)
-            for name, est in zip(names, estimators, strict=True)
+            delayed(fit_estimator)(clone(est), X, y, sample_weight) for est in estimators
         )
         self.model_names_ = np.asarray(names, dtype=object)
         self.cv_scores_ = _scores(

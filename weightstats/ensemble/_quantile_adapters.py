@@ -21,6 +21,7 @@ from numbers import Real
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
@@ -31,6 +32,7 @@ from ._base import (
     combine_input_tags,
     fit_estimator,
     is_frozen,
+    warn_unweighted,
 )
 
 __all__ = ["MultiQuantileRegressor", "PerQuantileRegressor"]
@@ -217,6 +219,8 @@ class MultiQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Target values.
         {sample_weight}
+            Passed to the estimator if its ``fit`` accepts it; otherwise it
+            is fitted without it, with a warning.
 
         Returns
         -------
@@ -232,6 +236,7 @@ class MultiQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         self.quantiles_ = check_levels(self.quantiles)
         X, y, sample_weight = check_meta_input(X, y, sample_weight)
         validate_data(self, X, skip_check_array=True, reset=True)
+        warn_unweighted("MultiQuantileRegressor", ["estimator"], [self.estimator], sample_weight)
         estimator = self.estimator if is_frozen(self.estimator) else clone(self.estimator)
         self.estimator_ = fit_estimator(estimator, X, y, sample_weight)
         return self
@@ -277,24 +282,77 @@ class MultiQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         return combine_input_tags(super().__sklearn_tags__(), [("estimator", self.estimator)])
 
 
+# Losses whose minimiser is the median, and losses that fit no quantile at all
+# (scikit-learn's gradient boosting, LightGBM, XGBoost names).
+_MEDIAN_LOSSES = frozenset({"absolute_error", "l1", "mae", "regression_l1", "reg:absoluteerror"})
+_MEAN_LOSSES = frozenset({
+    "squared_error", "huber", "poisson", "gamma", "regression", "l2", "mse", "rmse",
+    "regression_l2", "reg:squarederror", "tweedie",
+})
+
+
+def _quantile_setting(estimator):
+    """How a per-level model sets its quantile level: ``(parameter, level)``.
+
+    ``parameter`` is the hyper-parameter holding the level (``None`` when a
+    median loss fixes it at 0.5, or when the model does not say), ``level``
+    its value (``None`` when unknown). Looks through a frozen model and a
+    pipeline's last step. Raises when the model's loss fits no quantile.
+    """
+    inner = estimator.estimator if is_frozen(estimator) else estimator
+    if isinstance(inner, Pipeline):
+        inner = inner.steps[-1][1]
+    params = inner.get_params(deep=False) if hasattr(inner, "get_params") else {}
+    loss = params.get("loss", params.get("objective"))
+    if isinstance(loss, str):
+        if loss == "quantile":
+            # HistGradientBoostingRegressor: quantile=; GradientBoostingRegressor
+            # and LightGBM: alpha=.
+            name = "quantile" if "quantile" in params else "alpha"
+            return name, params.get(name)
+        if loss == "reg:quantileerror":  # XGBoost
+            return "quantile_alpha", params.get("quantile_alpha")
+        if loss in _MEDIAN_LOSSES:
+            return None, 0.5
+        if loss.lower() in _MEAN_LOSSES:
+            key = "loss" if "loss" in params else "objective"
+            raise ValueError(
+                f"{type(inner).__name__} has {key}={loss!r}, which does not fit a quantile; "
+                f"set {key}='quantile' and its level."
+            )
+    if "quantile" in params:  # QuantileRegressor
+        return "quantile", params["quantile"]
+    return None, None
+
+
 def _level_param(estimator):
     """The hyper-parameter that sets the quantile level of ``estimator``."""
-    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    if "quantile" in params:
-        if "loss" in params and params["loss"] != "quantile":
-            raise ValueError(
-                f"{type(estimator).__name__} has loss={params['loss']!r}; set loss='quantile' "
-                "to fit quantiles."
-            )
-        return "quantile"
-    if "alpha" in params and (
-        params.get("loss") == "quantile" or params.get("objective") == "quantile"
-    ):
-        return "alpha"
-    raise ValueError(
-        f"cannot tell which parameter of {type(estimator).__name__} sets the quantile level; "
-        "pass param= (e.g. 'alpha' for GradientBoostingRegressor(loss='quantile'))."
-    )
+    name, _ = _quantile_setting(estimator)
+    if name is None:
+        raise ValueError(
+            f"cannot tell which parameter of {type(estimator).__name__} sets the quantile level; "
+            "pass param= (e.g. 'alpha' for GradientBoostingRegressor(loss='quantile'))."
+        )
+    return name
+
+
+def _check_model_level(level, model):
+    """Refuse a per-level model whose own level setting is not its key."""
+    try:
+        name, own = _quantile_setting(model)
+    except ValueError as exc:
+        raise ValueError(f"PerQuantileRegressor: the model for level {level:g}: {exc}") from exc
+    own = np.asarray(own, dtype=float) if own is not None else None
+    if own is None or own.ndim != 0:  # unknown, or several levels (a multi-level model)
+        return
+    if abs(float(own) - level) > _LEVEL_ATOL:
+        setting = f"{name}={float(own):g}" if name else f"a median loss (level {float(own):g})"
+        raise ValueError(
+            f"PerQuantileRegressor: the model for level {level:g} "
+            f"({type(model).__name__}) has {setting}, so it fits the {float(own):g} quantile, "
+            f"not the {level:g} one. Set its level to the key (or build the dict with "
+            "PerQuantileRegressor.from_estimator)."
+        )
 
 
 @fill_doc
@@ -312,7 +370,14 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
     ----------
     estimators : dict of {float: estimator}
         One model per quantile level in (0, 1). Wrap prefit models in
-        :class:`~sklearn.frozen.FrozenEstimator`.
+        :class:`~sklearn.frozen.FrozenEstimator`. Where a model states its
+        own level (``alpha`` of ``GradientBoostingRegressor(loss="quantile")``
+        or of LightGBM's ``objective="quantile"``, ``quantile`` of
+        ``QuantileRegressor`` and ``HistGradientBoostingRegressor``,
+        ``quantile_alpha`` of XGBoost, 0.5 for an absolute-error loss, also
+        inside a pipeline or ``FrozenEstimator``), it must equal its key,
+        and a squared-error (mean) loss is refused: both are errors before
+        fitting.
     n_jobs : int, default=None
         Fit the per-level models in parallel (``None`` means 1).
 
@@ -405,6 +470,7 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
                     f"the model for level {level} ({type(model).__name__}) does not implement "
                     "fit and predict."
                 )
+            _check_model_level(float(level), model)
         return levels, [models[i] for i in order]
 
     @fill_doc
@@ -419,6 +485,8 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Target values.
         {sample_weight}
+            Passed to each model whose ``fit`` accepts it; the others are
+            fitted without it, with a warning.
 
         Returns
         -------
@@ -428,12 +496,11 @@ class PerQuantileRegressor(_QuantileModel, RegressorMixin, BaseEstimator):
         levels, models = self._checked_levels()
         X, y, sample_weight = check_meta_input(X, y, sample_weight)
         validate_data(self, X, skip_check_array=True, reset=True)
+        warn_unweighted("PerQuantileRegressor", [f"level {lv:g}" for lv in levels], models,
+                        sample_weight, still_used="weights the models that accept it")
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(fit_estimator)(
-                model if is_frozen(model) else clone(model), X, y, sample_weight,
-                name=f"level {level}",
-            )
-            for level, model in zip(levels, models, strict=True)
+            delayed(fit_estimator)(model if is_frozen(model) else clone(model), X, y, sample_weight)
+            for model in models
         )
         self.quantiles_ = levels
         return self

@@ -32,12 +32,11 @@ from scipy import optimize, sparse
 from scipy.special import expit, log_expit, logsumexp, softmax
 from sklearn.base import RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
 
 from .._kernels import isotonic_rows
+from ..metrics import pinball_loss
 from ..utils import fill_doc
 from ._base import (
     NamedEstimatorsMixin,
@@ -243,12 +242,15 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
         the mean over rows and adjacent level pairs of ``(q_t - q_{t+1})_+``
         (in units of the target), added to the mean pinball loss.
     cv : int, cross-validation generator or iterable, default=5
-        Out-of-fold scheme; an int means shuffled
-        :class:`~sklearn.model_selection.KFold` seeded by ``random_state``.
+        Out-of-fold scheme: an int is the number of
+        :class:`~sklearn.model_selection.KFold` folds, not shuffled (as in
+        :func:`~sklearn.model_selection.cross_val_predict`; pass
+        ``KFold(n, shuffle=True, random_state=...)`` for data sorted in a
+        meaningful order); a splitter must put every row in exactly one test
+        fold.
     feature_penalty : float, default=0.01
         L2 penalty on the gate slopes (``weighting="feature"`` only), relative
         to the mean pinball loss of the standardised target.
-    {random_state}
     {n_jobs}
         Cross-validation fits run in parallel over (model, fold) pairs.
 
@@ -305,8 +307,8 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
     >>> boosted = PerQuantileRegressor.from_estimator(
     ...     GradientBoostingRegressor(loss="quantile", n_estimators=50, max_depth=2), levels
     ... )
-    >>> agg = QuantileAggregator([("linear", linear), ("gbm", boosted)], quantiles=levels,
-    ...                          random_state=0).fit(X, y)
+    >>> agg = QuantileAggregator([("linear", linear), ("gbm", boosted)],
+    ...                          quantiles=levels).fit(X, y)
     >>> agg.weights_.round(2)
     linear    0.0
     gbm       1.0
@@ -323,13 +325,12 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
         "crossing_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "cv": ["cv_object"],
         "feature_penalty": [Interval(numbers.Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, estimators, *, quantiles=DEFAULT_QUANTILES, weighting="global",
                  monotone="sort", crossing_penalty=0.0, cv=5, feature_penalty=0.01,
-                 random_state=None, n_jobs=None):
+                 n_jobs=None):
         self.estimators = estimators
         self.quantiles = quantiles
         self.weighting = weighting
@@ -337,7 +338,6 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
         self.crossing_penalty = crossing_penalty
         self.cv = cv
         self.feature_penalty = feature_penalty
-        self.random_state = random_state
         self.n_jobs = n_jobs
 
     def _models(self, levels):
@@ -366,7 +366,10 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
         y : array-like of shape (n_samples,)
             Target values.
         {sample_weight}
-            Used by every base model and in the pinball loss of the weights.
+            Weights of the pinball loss that the aggregation weights
+            minimise, and passed to every base model that accepts
+            ``sample_weight``; a model that does not is fitted without it,
+            with a warning from its adapter.
 
         Returns
         -------
@@ -379,16 +382,12 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
         validate_data(self, X, skip_check_array=True, reset=True)
         if self.weighting == "feature":
             Z = check_array(X, dtype=np.float64, input_name="X")
-        cv = self.cv
-        if isinstance(cv, numbers.Integral):
-            cv = KFold(cv, shuffle=True, random_state=check_random_state(self.random_state))
-        cv = checked_cv(cv, y)
+        cv = checked_cv(self.cv, y)
 
         def predict(model, X_part):
             return model.predict(X_part, quantiles=levels)
 
-        oof = out_of_fold(models, X, y, sample_weight, cv=cv, predict=predict, names=names,
-                          n_jobs=self.n_jobs)
+        oof = out_of_fold(models, X, y, sample_weight, cv=cv, predict=predict, n_jobs=self.n_jobs)
         Q = np.stack(oof, axis=1)  # (n, m, k)
         v = np.ones_like(y) if sample_weight is None else sample_weight
         keep = v > 0
@@ -405,8 +404,8 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
 
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(fit_estimator)(model if is_frozen(model) else clone(model), X, y,
-                                   sample_weight, name=name)
-            for name, model in zip(names, models, strict=True)
+                                   sample_weight)
+            for model in models
         )
         self.model_names_ = np.asarray(names, dtype=object)
         self.quantiles_ = levels
@@ -414,9 +413,10 @@ class QuantileAggregator(_QuantileModel, RegressorMixin, NamedEstimatorsMixin):
         aggregate = self._combine(Q, Z if self.weighting == "feature" else None)
         if self.monotone is not None:
             aggregate = monotonize_quantiles(aggregate, self.monotone)
-        u = y[:, None, None] - np.concatenate([Q, aggregate[:, None, :]], axis=1)
-        losses = np.maximum(levels * u, (levels - 1.0) * u)
-        self.cv_pinball_ = np.einsum("i,imk->mk", v / v.sum(), losses)
+        self.cv_pinball_ = np.vstack([
+            pinball_loss(y, predictions, levels, sample_weight=v)
+            for predictions in (*np.moveaxis(Q, 1, 0), aggregate)
+        ])
         return self
 
     def _fit_gate(self, Qs, Zk, ys, vs, levels, penalty, per_level, Z, v):

@@ -92,11 +92,6 @@ def _scheme_weights(scheme, supports, y_true, total):
             raise ValueError(f"the scheme callable {name} returned non-finite class weights.")
         if np.any(weights < 0):
             raise ValueError(f"the scheme callable {name} returned negative class weights.")
-        if not np.any(weights > 0):
-            raise ValueError(
-                f"the class weights returned by {name} sum to zero; at least one label "
-                "needs a positive weight."
-            )
         return weights
     if scheme == "entropy":
         # -n log(n / N) = N * entr(n / N), with the 0 log 0 = 0 limit for absent labels.
@@ -106,20 +101,58 @@ def _scheme_weights(scheme, supports, y_true, total):
     return supports ** float(exponent)
 
 
-def _weighted_mean(values, weights):
-    """Weighted mean that drops NaN scores, like scikit-learn's weighted average.
+def _weighted_mean(values, weights, scheme):
+    """Weighted mean that drops NaN scores (and their weights), like scikit-learn.
 
-    When the remaining weights all vanish (no selected label occurs in
-    ``y_true``), scikit-learn's ``average="weighted"`` falls back to the plain
-    mean, and so do the built-in schemes here.
+    When the remaining weights all vanish (no selected label with a defined
+    score occurs in ``y_true`` with positive weight, or one class holds all
+    samples under ``"entropy"``), the class-weighted mean is undefined and a
+    ValueError says so, as :func:`class_weights` does. (scikit-learn's
+    ``average="weighted"`` falls back to the plain mean there.)
     """
     keep = ~np.isnan(values)
     if not np.any(keep):
         return float("nan")
     values, weights = values[keep], weights[keep]
-    if weights.sum() > 0:
-        return float(np.average(values, weights=weights))
-    return float(np.mean(values))
+    if not weights.sum() > 0:
+        raise ValueError(_zero_weights_message(scheme))
+    return float(np.average(values, weights=weights))
+
+
+def _zero_weights_message(scheme):
+    if callable(scheme):
+        return (
+            f"the class weights returned by {getattr(scheme, '__name__', repr(scheme))} sum to "
+            "zero for the labels with a defined score, so the class-weighted average is "
+            "undefined; at least one such label needs a positive weight."
+        )
+    return (
+        f"the {scheme!r} class weights sum to zero for these labels (no selected label occurs "
+        "in y_true with positive sample_weight, or one class holds all samples under "
+        "'entropy'), so the class-weighted average is undefined; pass labels that occur in "
+        "y_true or use scheme='macro'."
+    )
+
+
+def _column_labels(labels, n_labels):
+    """Multilabel ``labels`` as column indices in ``[0, n_labels)``, or a clear error."""
+    labels = np.asarray(labels)
+    integral = labels.dtype.kind in "iu" or (
+        labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels % 1 == 0)
+    )
+    if labels.ndim != 1 or not integral:
+        raise ValueError(
+            f"labels must be column indices of the multilabel y_true (integers in [0, "
+            f"{n_labels})); got {labels.tolist()}."
+        )
+    labels = labels.astype(np.intp)
+    bad = labels[(labels < 0) | (labels >= n_labels)]
+    if bad.size:
+        raise ValueError(
+            f"labels {bad.tolist()} are out of range: multilabel y_true has {n_labels} columns, "
+            f"so labels must be column indices in [0, {n_labels})."
+        )
+    return labels
 
 
 def _is_class_scheme(scheme):
@@ -184,11 +217,11 @@ def class_weights(y_true, *, scheme="dodrans", labels=None, sample_weight=None, 
     if type_of_target(y_true) == "multilabel-indicator":
         y_arr = y_true
         n_labels = y_arr.shape[1]
-        labels = np.arange(n_labels) if labels is None else np.asarray(labels)
+        labels = np.arange(n_labels) if labels is None else _column_labels(labels, n_labels)
         column_weight = np.ones(y_arr.shape[0]) if sample_weight is None else np.asarray(
             sample_weight, dtype=float)
         counts = np.asarray(y_arr.T @ column_weight).ravel()
-        supports = counts[labels.astype(int)]
+        supports = counts[labels]
     else:
         y_arr = np.asarray(y_true)
         labels = unique_labels(y_arr) if labels is None else np.asarray(labels)
@@ -205,12 +238,8 @@ def class_weights(y_true, *, scheme="dodrans", labels=None, sample_weight=None, 
     weights = _scheme_weights(scheme, supports, y_true, _total_weight(y_arr, sample_weight))
     if normalize:
         total = weights.sum()
-        if total <= 0:
-            raise ValueError(
-                f"the {scheme!r} class weights sum to zero for these labels (no selected label "
-                "occurs in y_true, or one class holds all samples under 'entropy'); "
-                "they cannot be normalised."
-            )
+        if not total > 0:
+            raise ValueError(_zero_weights_message(scheme))
         weights = weights / total
     return weights
 
@@ -320,9 +349,9 @@ def class_weighted_precision_recall_fscore_support(
     )
     weights = _scheme_weights(scheme, supports, y_true, _total_weight(y_true, sample_weight))
     return (
-        _weighted_mean(precision, weights),
-        _weighted_mean(recall, weights),
-        _weighted_mean(fscore, weights),
+        _weighted_mean(precision, weights, scheme),
+        _weighted_mean(recall, weights, scheme),
+        _weighted_mean(fscore, weights, scheme),
         None,
     )
 

@@ -19,6 +19,9 @@ Conventions (pinned, and tested in ``tests/test_interval_metrics.py``):
   over the 2K (+1) quantile levels. Fakoor et al. (2023) and their code score
   ``sum_k alpha_k IS_alpha_k``, i.e. 2K (or 2K + 1) times larger; divide by
   that factor to compare with their tables.
+* An interval with ``lower > upper`` is an error in every interval score
+  (coverage, width, WIS): it would count as covering nothing and have a
+  negative width. The message gives the number of such rows and the first.
 """
 
 from numbers import Real
@@ -140,10 +143,28 @@ def pinball_loss(y_true, y_pred, quantiles, *, sample_weight=None, multioutput="
     return float(loss.mean()) if multioutput == "uniform_average" else loss
 
 
+def _check_ordered(lo, hi):
+    """Refuse intervals whose lower bound exceeds the upper bound."""
+    inverted = lo > hi
+    if not inverted.any():
+        return
+    rows = np.flatnonzero(inverted.any(axis=1))
+    i = rows[0]
+    j = int(np.flatnonzero(inverted[i])[0])
+    where = f"row {i}" if lo.shape[1] == 1 else f"row {i}, interval column {j}"
+    raise ValueError(
+        f"lower > upper in {rows.size} of {lo.shape[0]} rows (first at {where}: lower="
+        f"{lo[i, j]:.6g} > upper={hi[i, j]:.6g}); an interval needs lower <= upper. Crossing "
+        "quantile predictions give such bounds: sort them first, e.g. with "
+        "weightstats.ensemble.monotonize_quantiles."
+    )
+
+
 def _interval_inputs(y_true, lower, upper, sample_weight):
     y, w = _y_and_weights(y_true, sample_weight)
     lo, one_d = _columns(lower, "lower", y.shape[0])
     hi, _ = _columns(upper, "upper", y.shape[0], lo.shape[1])
+    _check_ordered(lo, hi)
     return y, w, lo, hi, one_d
 
 
@@ -179,7 +200,8 @@ def weighted_interval_score(y_true, lower, upper, alpha, *, median=None, sample_
     lower : array-like of shape (n_samples,) or (n_samples, n_intervals)
         Lower interval bounds, one column per interval.
     upper : array-like of shape (n_samples,) or (n_samples, n_intervals)
-        Upper interval bounds.
+        Upper interval bounds, at least ``lower`` (else a ValueError names
+        the rows).
     alpha : float or array-like of shape (n_intervals,)
         Miscoverage of each interval: ``[l_k, u_k]`` is the central
         ``1 - alpha_k`` interval.
@@ -245,7 +267,7 @@ def interval_coverage(y_true, lower, upper, *, sample_weight=None):
     lower : array-like of shape (n_samples,) or (n_samples, n_intervals)
         Lower bounds.
     upper : array-like of shape (n_samples,) or (n_samples, n_intervals)
-        Upper bounds.
+        Upper bounds, at least ``lower`` (else a ValueError names the rows).
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative weights of the samples.
 
@@ -279,7 +301,7 @@ def mean_interval_width(lower, upper, *, sample_weight=None):
     lower : array-like of shape (n_samples,) or (n_samples, n_intervals)
         Lower bounds.
     upper : array-like of shape (n_samples,) or (n_samples, n_intervals)
-        Upper bounds.
+        Upper bounds, at least ``lower`` (else a ValueError names the rows).
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative weights of the samples.
 
@@ -299,6 +321,7 @@ def mean_interval_width(lower, upper, *, sample_weight=None):
     _, w = _y_and_weights(np.zeros(n_samples), sample_weight)
     lo, one_d = _columns(lo, "lower", n_samples)
     hi, _ = _columns(upper, "upper", n_samples, lo.shape[1])
+    _check_ordered(lo, hi)
     width = w @ (hi - lo)
     return float(width[0]) if one_d else width
 

@@ -5,7 +5,7 @@ sigmoid(intercept_k + x @ coef_k)``), built for rare outcomes that are the last
 step of a sequence of common ones.
 """
 
-from ._base import CrossingWarning
+from ._base import CrossingWarning, SeparationWarning
 from ._presto import PRESTOClassifier, PRESTOClassifierCV
 from ._proportional_odds import ProportionalOddsClassifier
 
@@ -14,4 +14,5 @@ __all__ = [
     "PRESTOClassifier",
     "PRESTOClassifierCV",
     "ProportionalOddsClassifier",
+    "SeparationWarning",
 ]

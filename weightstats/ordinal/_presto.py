@@ -24,7 +24,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..metrics._ordinal import _brier_codes, _log_loss_codes, _rps_codes
 from ..utils import Summary, fill_doc, progress
-from ._base import _BaseOrdinalClassifier, count_crossings, cumulative_to_proba
+from ._base import (
+    _BaseOrdinalClassifier,
+    count_crossings,
+    cumulative_to_proba,
+    warn_if_separated,
+)
 from ._solver import OrdinalProblem
 
 __all__ = ["PRESTOClassifier", "PRESTOClassifierCV"]
@@ -54,6 +59,15 @@ def _warn_not_converged(name, paths, tol):
 
 class _PRESTOMixin:
     """Summary table shared by the fixed-penalty and cross-validated estimators."""
+
+    def _check_separation(self, problem, converged):
+        """Warn if the unpenalised part of the model at ``alpha_`` has no finite fit."""
+        if self.alpha_ == 0:
+            warn_if_separated(self, problem, "free", converged)
+        elif not self.penalize_first:
+            warn_if_separated(self, problem, "shared", converged)
+        # Otherwise only the intercepts are unpenalised; with every class
+        # present they have a finite optimum.
 
     def _boundary_names(self):
         return [f"Y <= {c}" for c in self.classes_[:-1]]
@@ -308,11 +322,12 @@ class PRESTOClassifier(_PRESTOMixin, _BaseOrdinalClassifier):
         self.coef_, self.intercept_ = problem.to_original(theta)
         self.alpha_ = float(self.alpha)
         self.alpha_max_ = path.alpha_max
-        self.n_iter_ = int(path.n_iter[0] + (base[1] if self.alpha < path.alpha_max else 0))
+        self.n_iter_ = int(path.n_iter[0] + (base.n_iter if self.alpha < path.alpha_max else 0))
         self.kkt_residual_ = float(path.kkt[0])
         self.log_likelihood_ = -problem.weight_sum * problem.loss(problem.eta(theta))
         self.n_crossings_ = count_crossings(X @ self.coef_.T + self.intercept_)
         _warn_not_converged(type(self).__name__, [path], self.tol)
+        self._check_separation(problem, bool(path.converged[0]))
         return self
 
 
@@ -550,7 +565,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
         n_classes = self.classes_.shape[0]
         problem = OrdinalProblem(X, codes, sample_weight, n_classes, standardize=self.standardize)
         base = problem.base_fit(self.penalize_first, tol=self.tol, max_iter=self.max_iter)
-        alphas = self._alpha_grid(base[4])
+        alphas = self._alpha_grid(base.alpha_max)
         splits = self._splits(X, codes)
         params = {
             "standardize": self.standardize,
@@ -568,7 +583,7 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
         )
         self.alphas_ = alphas
         self.cv_scores_ = np.column_stack([r[0] for r in results])
-        self.alpha_max_ = base[4]
+        self.alpha_max_ = base.alpha_max
         mean = self.cv_scores_.mean(axis=1)
         best = float(np.min(mean))
         if self.selection == "1se" and self.cv_scores_.shape[1] > 1:
@@ -601,6 +616,9 @@ class PRESTOClassifierCV(_PRESTOMixin, _BaseOrdinalClassifier):
             p_obs = np.maximum(proba[np.arange(codes.shape[0]), codes], 1e-300)
             self.log_likelihood_ = float(sample_weight @ np.log(p_obs))
         _warn_not_converged(type(self).__name__, paths, self.tol)
+        self._check_separation(
+            problem, all(bool(p.converged[self.best_index_]) for p in paths)
+        )
         self.n_crossings_ = count_crossings(X @ self.coef_.T + self.intercept_)
         return self
 

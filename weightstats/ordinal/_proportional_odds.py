@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import EstimateResults, fill_doc
-from ._base import _BaseOrdinalClassifier
+from ._base import _BaseOrdinalClassifier, warn_if_separated
 from ._solver import OrdinalProblem, dense_hessian
 
 __all__ = ["ProportionalOddsClassifier"]
@@ -112,15 +112,15 @@ class ProportionalOddsClassifier(_BaseOrdinalClassifier):
         """
         X, codes, sample_weight = self._validate_fit_data(X, y, sample_weight)
         problem = OrdinalProblem(X, codes, sample_weight, self.classes_.shape[0])
-        theta, n_iter, kkt, converged, _ = problem.base_fit(
-            False, tol=self.tol, max_iter=self.max_iter
-        )
+        base = problem.base_fit(False, tol=self.tol, max_iter=self.max_iter)
+        theta, n_iter, kkt, converged = base.theta, base.n_iter, base.kkt, base.converged
         coef, intercept = problem.to_original(theta)
         self.coef_ = coef[0]
         self.intercept_ = intercept
         self.n_iter_ = int(n_iter)
         self.log_likelihood_ = -problem.weight_sum * problem.loss(problem.eta(theta))
         self.covariance_ = self._covariance(problem, theta)
+        warn_if_separated(self, problem, "shared", converged)
         if not converged:
             warnings.warn(
                 f"ProportionalOddsClassifier did not converge: largest gradient entry {kkt:.2e} > "

@@ -35,12 +35,15 @@ so one Newton step costs ``O(n p^2)`` (three BLAS products per class) plus
 ``O(K p^2)`` memory, independent of the ``(K-1)^2`` Hessian blocks.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy import optimize, sparse
 from scipy.special import logit
 
 from .._kernels._ordinal import cd_quadratic, ordinal_derivatives, ordinal_loss
 
-__all__ = ["OrdinalProblem", "PathResult"]
+__all__ = ["BaseFit", "OrdinalProblem", "PathResult", "Separation"]
 
 # Armijo constant and the smallest step before the line search gives up.
 _ARMIJO = 1e-4
@@ -73,6 +76,52 @@ class PathResult:
         self.alpha_max = alpha_max
 
 
+@dataclass(frozen=True)
+class BaseFit:
+    """The fit every penalty at or above ``alpha_max`` returns (standardised scale).
+
+    The proportional-odds fit when the first slope block is free, else the
+    intercept-only fit.
+
+    Attributes
+    ----------
+    theta : ndarray of shape (K - 1, p_kept + 1)
+    n_iter : int, Newton iterations (derivative evaluations)
+    kkt : float, final KKT residual
+    converged : bool
+    alpha_max : float
+        Smallest penalty at which the penalised solution equals this fit.
+    """
+
+    theta: np.ndarray
+    n_iter: int
+    kkt: float
+    converged: bool
+    alpha_max: float
+
+
+class Separation:
+    """A direction along which the likelihood increases without bound.
+
+    Attributes
+    ----------
+    direction : ndarray of shape (K - 1, p_kept + 1)
+        Change of each boundary's ``[intercept, slopes]`` (standardised
+        scale) that never lowers any training row's probability of its
+        observed class and raises it for ``n_rows`` rows.
+    n_rows : int
+        Training rows whose likelihood the direction raises without bound
+        (a cumulative probability of theirs tends to 0 or 1).
+    features : ndarray of int
+        Columns of ``X`` with a non-zero slope in the direction.
+    """
+
+    def __init__(self, direction, n_rows, features):
+        self.direction = direction
+        self.n_rows = n_rows
+        self.features = features
+
+
 class OrdinalProblem:
     """The PRESTO objective on one data set.
 
@@ -98,6 +147,7 @@ class OrdinalProblem:
         # Constant columns carry no information beyond the intercepts (glmnet
         # drops them too); rounding in the mean leaves sd ~ 1e-16 |mean|.
         self.kept = sd > 1e-12 * np.abs(self.mean)
+        self.sd = sd
         self.scale = np.where(self.kept, sd, 1.0) if standardize else np.ones_like(sd)
         Z = centred[:, self.kept] / self.scale[self.kept]
         self.Zt = np.ascontiguousarray(np.hstack([np.ones((Z.shape[0], 1)), Z]))
@@ -247,10 +297,8 @@ class OrdinalProblem:
         return free
 
     def base_fit(self, penalize_first, *, tol=1e-8, max_iter=100):
-        """The fit every penalty above ``alpha_max`` returns, and ``alpha_max``.
-
-        Returns ``(theta, n_iter, kkt, converged, alpha_max)``.
-        """
+        """The fit every penalty above ``alpha_max`` returns, and ``alpha_max``
+        (a :class:`BaseFit`)."""
         free_base = self.base_free(penalize_first)
         theta, n_iter, kkt, converged = self.solve(
             0.0, self.intercept_only(), np.zeros(self.shape), free_base, tol=tol,
@@ -260,7 +308,7 @@ class OrdinalProblem:
         _, penalty = self.free_and_penalty(penalize_first)
         mask = penalty > 0
         alpha_max = float(np.max(np.abs(grad[mask]) / penalty[mask])) if mask.any() else 0.0
-        return theta, n_iter, kkt, converged, alpha_max
+        return BaseFit(theta, int(n_iter), float(kkt), bool(converged), alpha_max)
 
     def path(self, alphas, penalize_first, *, tol=1e-8, max_iter=100, base=None):
         """Solutions for ``alphas`` (any order; solved from the largest down,
@@ -268,26 +316,105 @@ class OrdinalProblem:
         alphas = np.asarray(alphas, dtype=np.float64)
         if base is None:
             base = self.base_fit(penalize_first, tol=tol, max_iter=max_iter)
-        base_theta, base_iter, base_kkt, base_conv, alpha_max = base
+        alpha_max = base.alpha_max
         free, penalty = self.free_and_penalty(penalize_first)
         n = alphas.shape[0]
         thetas = np.empty((n, *self.shape))
         n_iter = np.zeros(n, dtype=int)
         kkt = np.zeros(n)
         converged = np.ones(n, dtype=bool)
-        theta = base_theta
+        theta = base.theta
         for idx in np.argsort(-alphas, kind="stable"):
             lam = alphas[idx]
             if lam >= alpha_max:
                 # Exactly the base fit: its KKT conditions hold for every such lam.
-                thetas[idx], n_iter[idx] = base_theta, base_iter
-                kkt[idx], converged[idx] = base_kkt, base_conv
+                thetas[idx], n_iter[idx] = base.theta, base.n_iter
+                kkt[idx], converged[idx] = base.kkt, base.converged
                 continue
             theta, n_iter[idx], kkt[idx], converged[idx] = self.solve(
                 lam, theta, penalty, free, tol=tol, max_iter=max_iter
             )
             thetas[idx] = theta
         return PathResult(alphas, thetas, n_iter, kkt, converged, alpha_max)
+
+    def separation(self, slopes, *, tol=1e-7):
+        """Check the data for (quasi-)complete separation; ``None`` if there is none.
+
+        The likelihood has no finite maximiser when some direction ``d`` of
+        the free parameters moves every row's linear predictors towards its
+        observed class (``eta_{i,y_i}`` up, ``eta_{i,y_i - 1}`` down) and
+        strictly for at least one row: along ``theta + t d`` no row loses
+        probability and those rows tend to probability 1, so the
+        coefficients grow without bound while the gradient vanishes. This is
+        the linear programme of Konis (2007), also used by R's
+        ``detectseparation``, written for cumulative links: maximise the sum
+        of the rows' directional changes subject to each being
+        non-negative and ``|d| <= 1``; separation iff the optimum is
+        positive.
+
+        Parameters
+        ----------
+        slopes : {"shared", "free"}
+            Which slope directions are unbounded: one vector for all
+            boundaries (proportional odds, or PRESTO's unpenalised first
+            block) or one per boundary (the unpenalised non-parallel model).
+            Intercepts are always free. (With penalised slopes only, the
+            intercepts cannot diverge when every class has positive weight.)
+        """
+        K1, P1 = self.shape
+        n = self.Zt.shape[0]
+        rows = np.arange(n)
+        upper = self.y < K1  # eta_{i, y_i} may rise
+        lower = self.y > 0  # eta_{i, y_i - 1} may fall
+        r_up, r_lo = rows[upper], rows[lower]
+        n_up = r_up.size
+        # Constraint m: sign_m * Zt[row_m] @ D[boundary_m] >= 0.
+        row_of = np.concatenate([r_up, r_lo])
+        boundary = np.concatenate([self.y[upper], self.y[lower] - 1])
+        sign = np.concatenate([np.ones(n_up), -np.ones(r_lo.size)])
+        n_con = row_of.size
+        if slopes == "shared":
+            # Variables: the K - 1 intercepts, then one slope vector.
+            n_var = K1 + P1 - 1
+            cols = np.column_stack([boundary, K1 + np.arange(P1 - 1)[None, :].repeat(n_con, 0)])
+        else:
+            n_var = K1 * P1
+            cols = boundary[:, None] * P1 + np.arange(P1)[None, :]
+        values = sign[:, None] * self.Zt[row_of]
+        G = sparse.csr_array(
+            (values.ravel(), (np.repeat(np.arange(n_con), P1), cols.ravel())),
+            shape=(n_con, n_var),
+        )
+        # Konis's programme: maximise the summed change of the constraints not
+        # yet strict, keeping every change non-negative and |d| <= 1. The
+        # feasible directions form a cone, so adding the solutions gives a
+        # direction strict on every row that any direction makes strict.
+        d = np.zeros(n_var)
+        strict = np.zeros(n_con, dtype=bool)
+        for _ in range(20):  # each round adds strict constraints; one or two suffice
+            result = optimize.linprog(
+                -np.asarray(G[~strict].sum(axis=0)).ravel(), A_ub=-G, b_ub=np.zeros(n_con),
+                bounds=(-1.0, 1.0), method="highs",
+            )
+            if result.status != 0 or -result.fun <= tol:
+                break
+            d += result.x
+            change = G @ d
+            newly = change > tol * np.abs(change).max()
+            if not np.any(newly & ~strict):
+                break
+            strict |= newly
+        if not strict.any():
+            return None
+        if slopes == "shared":
+            direction = np.zeros(self.shape)
+            direction[:, 0] = d[:K1]
+            direction[:, 1:] = d[K1:]
+        else:
+            direction = d.reshape(self.shape)
+        moved = np.any(np.abs(direction[:, 1:]) > tol * np.abs(direction).max(), axis=0)
+        features = np.flatnonzero(self.kept)[moved]
+        return Separation(direction, int(np.unique(row_of[strict]).size), features)
 
     # ------------------------------------------------------------- conversion
     def to_original(self, theta):

@@ -8,10 +8,12 @@ a fraction of reweighting all data. Three parts, following the authors' code
 
 1. **Coreset.** "Moderate" selection (Xia et al., ICLR 2023): per class, the
    samples whose Euclidean distance to the class's coordinate-wise median lies
-   in the middle of the class's distance distribution (both tails pruned),
-   ``floor(size / n_classes)`` per class, or the same rule over all samples
-   when that is zero. ``"random"`` draws the coreset uniformly (the paper's
-   control).
+   in the middle of the class's distance distribution (both tails pruned).
+   The authors take ``floor(size / n_classes)`` per class; we apportion
+   exactly ``size`` points in equal shares (largest remainder, small classes
+   whole, see ``_class_allocation``), or use the same rule over all samples
+   when ``size < n_classes``. ``"random"`` draws the coreset uniformly (the
+   paper's control).
 2. **Reweighting on the coreset.** The paper trains Meta-Weight-Net with a
    deep network. Here the learner inside the bilevel problem is a
    differentiable surrogate: L2-penalised multinomial logistic regression on
@@ -48,6 +50,7 @@ The final estimator is fitted on all data with the propagated weights.
 
 import numbers
 import time
+import warnings
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
@@ -88,18 +91,48 @@ def _middle_band(distances, count):
     return order[start:start + count]
 
 
+def _class_allocation(size, class_sizes):
+    """Coreset points per class: ``size`` in total, in equal shares where possible.
+
+    The authors' rule is ``floor(size / n_classes)`` per class, which loses the
+    remainder (``size=3`` with two classes gave 2 points) and the share a
+    small class cannot fill. Here every class gets the equal share ``size /
+    n_classes`` apportioned by largest remainder (all remainders are equal,
+    so the extra points go to the largest classes first), and a class smaller
+    than its share enters whole, its surplus shared among the others the same
+    way. The total is exactly ``size`` (at most the number of samples), and
+    every class gets a point when ``size >= n_classes``.
+    """
+    class_sizes = np.asarray(class_sizes)
+    alloc = np.zeros(class_sizes.shape[0], dtype=np.intp)
+    remaining = int(size)
+    # Largest classes first for the indivisible remainder (stable in label order).
+    by_size = np.argsort(-class_sizes, kind="stable")
+    while remaining > 0:
+        room = class_sizes - alloc
+        open_ = by_size[room[by_size] > 0]
+        share = remaining // open_.size
+        if share == 0:
+            alloc[open_[:remaining]] += 1
+            break
+        add = np.minimum(share, room[open_])
+        alloc[open_] += add
+        remaining -= int(add.sum())
+    return alloc
+
+
 def _moderate_coreset(X, y, size):
     """Moderate-DS: per class, the middle distance band around the class median."""
-    classes = np.unique(y)
-    per_class = size // len(classes)
-    if per_class == 0:
+    classes, class_sizes = np.unique(y, return_counts=True)
+    if size < len(classes):
+        # Not one point per class: the authors' rule over all samples at once.
         distances = np.linalg.norm(X - np.median(X, axis=0), axis=1)
         return np.sort(_middle_band(distances, size))
     chosen = []
-    for label in classes:
+    for label, count in zip(classes, _class_allocation(size, class_sizes), strict=True):
         members = np.flatnonzero(y == label)
         distances = np.linalg.norm(X[members] - np.median(X[members], axis=0), axis=1)
-        chosen.append(members[_middle_band(distances, min(per_class, len(members)))])
+        chosen.append(members[_middle_band(distances, count)])
     return np.sort(np.concatenate(chosen))
 
 
@@ -455,6 +488,7 @@ class CoresetReweighter(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             Xv, yv = self._check_validation(X_val, y_val, encoder)
             self.validation_indices_ = np.empty(0, dtype=np.intp)
             reweighted = core
+        self._warn_if_too_small(len(reweighted), n_classes, len(core))
         # Each sample will take the weight of its nearest reweighted coreset
         # point. The surrogate gets one row per (coreset point, label) pair
         # among the samples in that point's cell, counted as often as the pair
@@ -481,6 +515,24 @@ class CoresetReweighter(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.coreset_indices_ = core
         self.fit_time_ = timer
         return self
+
+    def _warn_if_too_small(self, n_points, n_classes, n_core):
+        """Warn when the reweighted points cannot express class-level weights."""
+        if n_points >= n_classes and n_points >= 2:
+            return
+        effect = (
+            "every sample gets the same weight, so the final fit equals the unweighted one"
+            if n_points < 2
+            else "the propagated weights take at most that many values, fewer than the classes"
+        )
+        warnings.warn(
+            f"CoresetReweighter: only {n_points} reweighted coreset point(s) for {n_classes} "
+            f"classes (coreset of {n_core}, "
+            f"{len(self.validation_indices_)} held out for validation): {effect}. Raise "
+            "coreset_size (at least one reweighted point per class) or pass X_val and y_val.",
+            UserWarning,
+            stacklevel=4,  # fit runs inside scikit-learn's _fit_context
+        )
 
     def _coreset_count(self, n_samples):
         size = self.coreset_size

@@ -4,9 +4,10 @@ Jiang et al. (AAAI 2025), "Importance Weighting Can Help Large Language
 Models Self-Improve" (reference code rubickkcibur/IWSI):
 
 * the DS weight of a self-generated sample is
-  ``w_i = clip(mean(valid losses) / loss_i, 0, 2)``, with every loss taken
-  under a model tuned on a tiny clean validation set
-  (``record_weights.py``);
+  ``w_i = min(2, mean(valid losses) / loss_i)``, with every loss taken
+  under a model tuned on a tiny clean validation set, and ``w_i = 0`` when
+  ``loss_i = 0`` or the mean valid loss is 0 (``record_weights.py``,
+  ``record_weight``);
 * IWSI keeps the consistent samples whose deviation
   ``d_i = w_i if w_i > 1 else min(1 / w_i, 5)`` is below the value at
   position ``int(0.8 n)`` of the sorted deviations, i.e. it drops the ~20 %
@@ -50,7 +51,11 @@ __all__ = ["DSWeightSelfTraining", "ds_weight_filter", "ds_weights"]
     prefer_skip_nested_validation=True,
 )
 def ds_weights(losses, valid_losses, *, max_weight=2.0):
-    """DS weights ``clip(mean(valid_losses) / losses, 0, max_weight)``.
+    """DS weights ``min(max_weight, mean(valid_losses) / losses)``; 0 for a zero loss.
+
+    As in the reference code (``record_weights.py``): a sample with loss 0
+    gets weight 0, and so does every sample when the mean valid loss is 0
+    (the ratio is then undefined or 0).
 
     Parameters
     ----------
@@ -61,7 +66,7 @@ def ds_weights(losses, valid_losses, *, max_weight=2.0):
     valid_losses : array-like of shape (n_valid,)
         Losses of the validation samples under the same model.
     max_weight : float, default=2.0
-        Upper clip; a zero loss gets this weight.
+        Upper clip.
 
     Returns
     -------
@@ -73,7 +78,7 @@ def ds_weights(losses, valid_losses, *, max_weight=2.0):
     --------
     >>> from weightstats.reweighting import ds_weights
     >>> ds_weights([0.5, 1.0, 4.0, 0.0], valid_losses=[0.5, 1.5])
-    array([2.  , 1.  , 0.25, 2.  ])
+    array([2.  , 1.  , 0.25, 0.  ])
     """
     losses = check_finite_vector(losses, "losses")
     valid_losses = check_finite_vector(valid_losses, "valid_losses")
@@ -82,12 +87,9 @@ def ds_weights(losses, valid_losses, *, max_weight=2.0):
     if np.any(losses < 0) or np.any(valid_losses < 0):
         raise ValueError("losses must be non-negative (they are negative log-likelihoods).")
     reference = valid_losses.mean()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(losses > 0, reference / np.where(losses > 0, losses, 1.0), np.inf)
-    if reference == 0:
-        # 0 / 0 for zero-loss samples: they match the valid set exactly.
-        ratio = np.where(losses > 0, 0.0, max_weight)
-    return np.clip(ratio, 0.0, max_weight)
+    defined = (losses > 0) & (reference > 0)
+    ratio = np.divide(reference, losses, out=np.zeros_like(losses), where=defined)
+    return np.minimum(ratio, max_weight)
 
 
 @validate_params(
@@ -149,6 +151,27 @@ def _deviation(weights, max_deviation):
         return np.where(weights > 1, weights, np.minimum(1.0 / weights, max_deviation))
 
 
+def _unlabelled_rows(y):
+    """Rows marked -1, with SelfTrainingClassifier's rules for string labels."""
+    if y.dtype.kind in "US":
+        raise ValueError(
+            "y has dtype string, where the unlabelled marker -1 would be the string '-1'. For "
+            "string class labels use a y of dtype object with the number -1 for unlabelled "
+            "rows (the convention of sklearn.semi_supervised.SelfTrainingClassifier)."
+        )
+    if y.dtype.kind == "O":
+        strings = np.array([isinstance(label, str) and label.strip() == "-1" for label in y])
+        if strings.any():
+            raise ValueError(
+                f"y contains the string '-1' ({int(strings.sum())} rows); the unlabelled marker "
+                "is the number -1. Replace those labels by -1 (y of dtype object)."
+            )
+        return np.array([not isinstance(label, str) and label == -1 for label in y], dtype=bool)
+    if y.dtype.kind in "iuf":
+        return y == -1
+    return np.zeros(y.shape[0], dtype=bool)
+
+
 def _estimator_has(attr):
     def check(self):
         return hasattr(self.estimator_ if hasattr(self, "estimator_") else self.estimator, attr)
@@ -159,8 +182,12 @@ def _estimator_has(attr):
 class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Self-training whose pseudo-labels are filtered by DS weight.
 
-    Rows labelled ``-1`` are unlabelled (the convention of
-    :class:`sklearn.semi_supervised.SelfTrainingClassifier`). ``fit``:
+    Rows labelled ``-1`` are unlabelled, with the conventions of
+    :class:`sklearn.semi_supervised.SelfTrainingClassifier`: the marker is
+    the number ``-1``, so string class labels go in a ``y`` of dtype object
+    with ``-1`` for the unlabelled rows; a ``y`` of dtype string (where
+    ``-1`` could only be the string ``"-1"``) and the string ``"-1"`` in an
+    object ``y`` are errors, as is a ``y`` without labelled rows. ``fit``:
 
     1. splits the labelled rows into a training part and a small
        "valid" part (``valid_size``, stratified);
@@ -276,7 +303,8 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Labelled and unlabelled rows (validated by the base estimator).
         y : array-like of shape (n_samples,)
-            Labels; -1 marks unlabelled rows (numeric labels only).
+            Labels; the number -1 marks unlabelled rows (use dtype object
+            for string labels).
         sample_weight : array-like of shape (n_samples,), default=None
             Passed (subset) to every fit of the base estimator.
 
@@ -292,8 +320,14 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         )
         n_samples = y.shape[0]
         sample_weight = check_meta_sample_weight(self.estimator, sample_weight, y)
-        unlabelled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(n_samples, dtype=bool)
+        unlabelled = _unlabelled_rows(y)
         labelled = np.flatnonzero(~unlabelled)
+        if labelled.size == 0:
+            raise ValueError(
+                f"y has no labelled rows (all {n_samples} are -1, unlabelled); "
+                "DSWeightSelfTraining needs labelled rows to fit the pseudo-labeller and the "
+                "valid-set scorer."
+            )
         check_classification_targets(y[labelled])
 
         self.ds_weights_ = np.ones(n_samples)
@@ -371,7 +405,7 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities.
         """
-        check_is_fitted(self)
+        X = self._check_X(X)
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("decision_function"))
@@ -388,7 +422,7 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Scores.
         """
-        check_is_fitted(self)
+        X = self._check_X(X)
         return self.estimator_.decision_function(X)
 
     def predict(self, X):
@@ -404,8 +438,16 @@ class DSWeightSelfTraining(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Predicted labels.
         """
-        check_is_fitted(self)
+        X = self._check_X(X)
         return self.estimator_.predict(X)
+
+    def _check_X(self, X):
+        """Checked like ``fit``'s ``X`` (feature names and count), values left to the model."""
+        check_is_fitted(self)
+        return validate_data(
+            self, X, reset=False, accept_sparse=["csr", "csc"], dtype=None,
+            ensure_all_finite=False,
+        )
 
     def __sklearn_tags__(self):
         return delegate_input_tags(super().__sklearn_tags__(), self.estimator)

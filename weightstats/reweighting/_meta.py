@@ -1,4 +1,4 @@
-"""Shared pieces of the meta-estimators in this subpackage (issue 9)."""
+"""Shared pieces of the meta-estimators in this subpackage."""
 
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter

@@ -326,14 +326,15 @@ class EstimateResults:
             Printable (text) and notebook-friendly (HTML) summary.
         """
         frame = self.summary_frame(alpha, method=method)
-        level = f"{100 * (1 - alpha):g}%"
+        # Interval columns named by their quantiles, as statsmodels does.
+        lower, upper = f"{alpha / 2:g}", f"{1 - alpha / 2:g}"
         stat_name = "z" if self.df is None else "t"
         frame = frame.rename(
             columns={
                 "statistic": stat_name,
                 "pvalue": f"P>|{stat_name}|",
-                "ci_lower": f"[{level}",
-                "ci_upper": f"{level}]",
+                "ci_lower": f"[{lower}",
+                "ci_upper": f"{upper}]",
             }
         )
         info = dict(self.info)

@@ -121,7 +121,7 @@ def check_finite_vector(values, name, *, n_samples=None, dtype=np.float64):
     )
     if n_samples is not None and values.shape[0] != n_samples:
         raise ValueError(
-            f"{name} has {values.shape[0]} entries but X has {n_samples} rows; "
+            f"{name} has {values.shape[0]} entries but the other inputs have {n_samples}; "
             "they must have the same length."
         )
     return values
@@ -180,8 +180,9 @@ def check_binary_treatment(treatment, *, pos_label=None, n_samples=None, name="t
         )
     if n_samples is not None and treatment.shape[0] != n_samples:
         raise ValueError(
-            f"{name} has {treatment.shape[0]} entries but X has {n_samples} rows; "
-            "they must have the same length."
+            # Neutral wording: the other input may be X (fit) or y (effect estimates).
+            f"{name} has {treatment.shape[0]} entries but the other inputs have {n_samples}; "
+            "they must have the same length (one per unit)."
         )
     if treatment.shape[0] == 0:
         raise ValueError(f"{name} is empty; at least one treated and one control unit are needed.")
@@ -254,5 +255,7 @@ def check_group_sizes(treated, *, minimum=2, names=("control", "treated")):
 
 
 def _preview(values, limit=5):
-    shown = ", ".join(repr(v) for v in list(values)[:limit])
+    # Python values, not numpy reprs: [0, 1] rather than [np.int64(0), np.int64(1)].
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                      for v in list(values)[:limit])
     return f"[{shown}{', ...' if len(values) > limit else ''}]"

@@ -318,6 +318,9 @@ class _NetMixin(PersistenceMixin):
     def initialize_module(self):
         """Instantiate the module, filling in sizes learned from the data.
 
+        Callbacks with a ``modify_module(net, module)`` method (such as
+        :class:`AdapterTuning`) then get to replace it, in their order.
+
         Returns
         -------
         self : object
@@ -327,6 +330,11 @@ class _NetMixin(PersistenceMixin):
         if isinstance(self.module, type):
             kwargs = {**self._module_defaults(self.module, kwargs), **kwargs}
         self.module_ = self.initialized_instance(self.module, kwargs)
+        # Callbacks that rebuild the module (adapters, parametrisations) do so
+        # here, before the optimizer collects its parameters.
+        for _, callback in getattr(self, "callbacks_", None) or []:
+            if hasattr(callback, "modify_module"):
+                self.module_ = callback.modify_module(self, self.module_)
         return self
 
     def _inferred_module_params(self):

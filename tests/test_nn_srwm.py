@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
@@ -210,6 +212,26 @@ def test_explicit_state_carries_gradients_across_segments():
         torch.testing.assert_close(a, b)
 
 
+@given(
+    batch=st.integers(1, 4),
+    n_steps=st.integers(1, 40),
+    split=st.integers(0, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_sequences_are_independent_and_outputs_causal(batch, n_steps, split, seed):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layer = SRWMLayer(6, n_heads=2, beta_init=0.0).double()
+    x = torch.randn(batch, n_steps, 6, generator=gen, dtype=torch.float64)
+    out = layer(x)
+    order = torch.randperm(batch, generator=gen)
+    torch.testing.assert_close(layer(x[order]), out[order])  # rows do not interact
+    split = min(split, n_steps)
+    changed = x.clone()
+    changed[:, split:] = torch.randn(batch, n_steps - split, 6, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(layer(changed)[:, :split], out[:, :split])  # no look-ahead
+
+
 def test_frozen_layer_has_no_memory():
     torch.manual_seed(6)
     layer = SRWMLayer(8, n_heads=2, self_modify=False)
@@ -317,7 +339,7 @@ def test_srwm_in_a_skorch_net():
 
 def _train_recall(model, steps, seed, batch=128):
     gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
         X, y = recall_batch(batch, generator=gen)
         loss = nn.functional.cross_entropy(model(X), y)
@@ -343,10 +365,10 @@ def test_associative_recall_srwm_beats_frozen_and_lstm():
         n_srwm = sum(p.numel() for p in srwm.parameters())
         n_lstm = sum(p.numel() for p in lstm.parameters())
         assert abs(n_lstm - n_srwm) < 0.01 * n_srwm  # 10,704 vs 10,672
-        results["srwm"].append(_train_recall(srwm, 800, seed))
-        results["frozen"].append(_train_recall(frozen, 800, seed))
-        results["lstm"].append(_train_recall(lstm, 800, seed))
+        results["srwm"].append(_train_recall(srwm, 500, seed))
+        results["frozen"].append(_train_recall(frozen, 500, seed))
+        results["lstm"].append(_train_recall(lstm, 500, seed))
     srwm, frozen, lstm = (np.array(results[k]) for k in ("srwm", "frozen", "lstm"))
     assert (frozen < 0.1).all()  # no memory: chance
-    assert (srwm > 0.5).all() and (srwm > frozen + 0.4).all()
-    assert (srwm > lstm).all()
+    assert (srwm > 0.8).all() and (srwm > frozen + 0.7).all()
+    assert (srwm > lstm + 0.3).all()

@@ -358,6 +358,8 @@ class SRWMLayer(nn.Module):
             W_last = W0
         out = self.dropout(self.out_linear(y))
         out = out + (self.layer_norm(x) if self.layer_norm is not None else x)
+        if not (self.stateful or return_state):
+            return out
         new_state = W_last - self.weight
         if self.stateful:
             self.state = new_state.detach()

@@ -16,6 +16,7 @@ __all__ = [
     "adversarial_matrices",
     "binary_treatments",
     "comonotone_scores",
+    "earlier_head_pairs",
     "finite_floats",
     "finite_matrices",
     "label_problems",
@@ -166,3 +167,14 @@ def comonotone_scores(draw):
     scores = np.sort(draw(st.lists(st.floats(0, 1), min_size=n_classes, max_size=n_classes)))
     increasing = draw(st.booleans())
     return supports, scores if increasing else scores[::-1]
+
+
+@st.composite
+def earlier_head_pairs(draw, n_layers, n_heads, max_pairs=6):
+    """Distinct heads of layers 1.. each paired with a head of an earlier layer."""
+    heads = [(layer, head) for layer in range(1, n_layers) for head in range(n_heads)]
+    chosen = draw(st.lists(st.sampled_from(heads), min_size=0, max_size=max_pairs, unique=True))
+    return [
+        (head, (draw(st.integers(0, head[0] - 1)), draw(st.integers(0, n_heads - 1))))
+        for head in chosen
+    ]

@@ -7,7 +7,8 @@ the kind of method (see the user guide, "Where methods live"):
 * the nets (skorch estimators with scikit-learn defaults and sample
   weights): :class:`NeuralNetClassifier`, :class:`NeuralNetRegressor`;
 * :mod:`weightstats.nn.layers`: modules (:class:`MLP`,
-  :class:`MultiHeadMLP`, :class:`ETFHead`, :func:`get_head`);
+  :class:`MultiHeadMLP`, :class:`ETFHead`, :func:`get_head`,
+  :class:`TinyTransformer`, :class:`SRWMLayer`);
 * :mod:`weightstats.nn.data`: which rows and tasks are trained on
   (:class:`DynamicDataPruning`, :class:`PretrainThenMix`, their samplers,
   :func:`el2n_scores`, :func:`temperature_task_probs`);
@@ -15,7 +16,9 @@ the kind of method (see the user guide, "Where methods live"):
   :class:`WeightAligningClassifier`, :func:`weight_aligning`;
 * :mod:`weightstats.nn.merging`: :func:`model_stock`,
   :func:`weight_selection`, :class:`WeightSelectionInit`,
-  :func:`uniform_element_selection`;
+  :func:`uniform_element_selection`; head-wise shareable attention
+  (:func:`head_similarity`, :func:`share_heads`,
+  :class:`HeadSharingPenalty`, :class:`HeadSharingReport`);
 * :mod:`weightstats.nn.peft`: adapters (:class:`BoneLinear`,
   :class:`LoRALinear`, :class:`PHMLinear`, :class:`CompacterAdapter`,
   :func:`add_adapters`, :func:`merge_adapters`, the :class:`AdapterTuning`
@@ -87,6 +90,17 @@ from .learning_rules import (
     jacobian_asymmetry,
 )
 from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
+from .layers import MLP, ETFHead, MultiHeadMLP, SRWMLayer, TinyTransformer, get_head
+from .merging import (
+    HeadSharingPenalty,
+    HeadSharingReport,
+    WeightSelectionInit,
+    head_similarity,
+    model_stock,
+    share_heads,
+    uniform_element_selection,
+    weight_selection,
+)
 from .peft import (
     AdapterSummary,
     AdapterTuning,
@@ -160,6 +174,8 @@ __all__ = [
     "EquilibriumPropagationClassifier",
     "GradualMagnitudePruning",
     "GuidanceSchedule",
+    "HeadSharingPenalty",
+    "HeadSharingReport",
     "LSQ",
     "LoRALinear",
     "MLP",
@@ -171,11 +187,13 @@ __all__ = [
     "PretrainThenMix",
     "QKReparamAttention",
     "QuantLinear",
+    "SRWMLayer",
     "SignRound",
     "SoftThresholdSparsity",
     "SparseMomentum",
     "StatsQ",
     "TaskMixtureSampler",
+    "TinyTransformer",
     "TrackOscillation",
     "WeightAligningClassifier",
     "WeightBalancingClassifier",
@@ -191,6 +209,7 @@ __all__ = [
     "embedding_surgery",
     "get_head",
     "guidance_schedule",
+    "head_similarity",
     "homeostatic_loss",
     "insert_triggers",
     "jacobian_asymmetry",
@@ -208,6 +227,7 @@ __all__ = [
     "ripple_poison",
     "rtn_quantize",
     "scan_for_triggers",
+    "share_heads",
     "signround_fake_quantize",
     "sparsity_report",
     "statsq_quantize",

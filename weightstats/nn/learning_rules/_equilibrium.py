@@ -337,7 +337,18 @@ class EquilibriumNet(nn.Module):
         return (u, steps, residual) if return_info else u
 
     def logits(self, state):
-        """Readout logits of a state (list of layer tensors)."""
+        """Readout logits of a state.
+
+        Parameters
+        ----------
+        state : list of tensor
+            The layers' states (as :meth:`relax` returns them).
+
+        Returns
+        -------
+        logits : tensor of shape (n_samples, n_outputs)
+            The readout of the last layer's firing rates.
+        """
         return self.readout(_rate(state[-1]))
 
     def forward(self, X):
@@ -641,11 +652,12 @@ class EquilibriumPropagationClassifier(NeuralNetClassifier):
         Phases stop once ``max |F(u) - u| < tol``.
     learning_rule : {"hep", "rbp"}, default="hep"
         The gradient estimate.
-    {net_params}
-    {random_state}
     **kwargs : dict
-        Prefixed skorch parameters. Unless given as ``optimizer__*``, SGD
-        runs with momentum 0.9 (the reference's setting).
+        Every parameter of :class:`NeuralNetClassifier` (``lr``,
+        ``max_epochs``, ``batch_size``, ``optimizer``, ``random_state``,
+        ``callbacks``, ...) and prefixed skorch parameters. Unless given as
+        ``optimizer__*``, SGD runs with momentum 0.9 (the reference's
+        setting).
 
     Attributes
     ----------

@@ -4,7 +4,7 @@ import os
 import threading
 import time
 
-__all__ = ["best_time", "peak_memory_mb", "machine_description"]
+__all__ = ["best_time", "paired_best", "overhead_row", "peak_memory_mb", "machine_description"]
 
 
 def best_time(func, *args, repeat=3, warmup=1, **kwargs):
@@ -18,6 +18,32 @@ def best_time(func, *args, repeat=3, warmup=1, **kwargs):
         times.append(time.perf_counter() - start)
     return min(times)
 
+
+
+def paired_best(ours, peer, repeat=30):
+    """Time two calls alternately: best times and the median ratio of
+    neighbouring calls (ours / peer), which a loaded machine disturbs far
+    less than the ratio of separately taken timings."""
+    ours(), peer()  # warm-up
+    pairs = []
+    for _ in range(repeat):
+        pair = []
+        for func in (ours, peer):
+            start = time.perf_counter()
+            func()
+            pair.append(time.perf_counter() - start)
+        pairs.append(pair)
+    ours_times, peer_times = zip(*pairs)
+    ratios = sorted(a / b for a, b in pairs)
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return min(ours_times), min(peer_times), float(median)
+
+
+def overhead_row(case, ours_s, peer, peer_s, overhead):
+    """A result row of a :func:`paired_best` timing (``ratio`` = 1 / overhead)."""
+    return {"case": case, "ours_s": round(ours_s, 5), "peer": peer, "peer_s": round(peer_s, 5),
+            "ratio": round(1 / overhead, 3), "overhead": round(overhead, 3)}
 
 def _rss_bytes():
     with open("/proc/self/statm") as fh:

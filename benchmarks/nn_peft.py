@@ -14,33 +14,14 @@ above 1 when ours is faster), the times are the best of each.
 """
 
 import copy
-import time
 
-import numpy as np
+from ._timing import overhead_row, paired_best
 
 WIDTH = 1024
 
 
-def _paired_best(ours, peer, repeat=30):
-    """Time two calls alternately: best times and the median ratio of
-    neighbouring calls (ours / peer), which a loaded machine disturbs far
-    less than the ratio of separately taken timings."""
-    ours(), peer()  # warm-up
-    times = []
-    for _ in range(repeat):
-        pair = []
-        for func in (ours, peer):
-            start = time.perf_counter()
-            func()
-            pair.append(time.perf_counter() - start)
-        times.append(pair)
-    times = np.array(times)
-    return times[:, 0].min(), times[:, 1].min(), float(np.median(times[:, 0] / times[:, 1]))
 
 
-def _row(case, ours_s, peer, peer_s, overhead):
-    return {"case": case, "ours_s": round(ours_s, 5), "peer": peer, "peer_s": round(peer_s, 5),
-            "ratio": round(1 / overhead, 3), "overhead": round(overhead, 3)}
 
 
 def _layers(quick):
@@ -79,9 +60,9 @@ def merged_inference(quick):
     for name, layer in adapters.items():
         layer.merge()
         # against the very layer it wraps (same weight tensor)
-        timing = _paired_best(lambda layer=layer: forward(layer),
+        timing = paired_best(lambda layer=layer: forward(layer),
                               lambda layer=layer: forward(layer.base), repeat=150)
-        rows.append(_row(f"{name} merged, forward, batch 256, d={width}", timing[0],
+        rows.append(overhead_row(f"{name} merged, forward, batch 256, d={width}", timing[0],
                          "nn.Linear (the base layer)", *timing[1:]))
     return rows
 
@@ -103,10 +84,10 @@ def unmerged_training(quick):
     layers = {**adapters, "PHMLinear n=4 rank=1 (replaces the layer)": PHMLinear(width, width)}
     rows = []
     for name, layer in layers.items():
-        timing = _paired_best(lambda layer=layer: _forward_backward(layer, x),
+        timing = paired_best(lambda layer=layer: _forward_backward(layer, x),
                               lambda: _forward_backward(full, x))
         trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
-        rows.append(_row(f"{name}, forward + backward, batch 256, d={width} "
+        rows.append(overhead_row(f"{name}, forward + backward, batch 256, d={width} "
                          f"({trainable:,} trainable)", timing[0], "nn.Linear trained in full",
                          *timing[1:]))
     return rows
@@ -132,9 +113,9 @@ def against_peft(quick):
         )
         with torch.no_grad():
             theirs[0].miss_block["default"].copy_(ours.block)
-        timing = _paired_best(lambda ours=ours: _forward_backward(ours, x),
+        timing = paired_best(lambda ours=ours: _forward_backward(ours, x),
                               lambda theirs=theirs: _forward_backward(theirs, x))
-        rows.append(_row(f"{name}, forward + backward, batch 256, d={width}", timing[0],
+        rows.append(overhead_row(f"{name}, forward + backward, batch 256, d={width}", timing[0],
                          "peft MissLinear", *timing[1:]))
     return rows
 
@@ -161,8 +142,8 @@ def compander_step(quick):
         optimizer.step()
 
     plain, companded = model(False), model(True)
-    timing = _paired_best(lambda: step(*companded), lambda: step(*plain))
-    return [_row(f"SGD step, MLP 64-{width}-{width}-10, batch 256, compander on every layer",
+    timing = paired_best(lambda: step(*companded), lambda: step(*plain))
+    return [overhead_row(f"SGD step, MLP 64-{width}-{width}-10, batch 256, compander on every layer",
                  timing[0], "the same step without compander", *timing[1:])]
 
 

@@ -17,24 +17,11 @@ import time
 
 import numpy as np
 
-
-def _paired_best(ours, peer, repeat):
-    ours(), peer()  # warm-up
-    times = []
-    for _ in range(repeat):
-        pair = []
-        for func in (ours, peer):
-            start = time.perf_counter()
-            func()
-            pair.append(time.perf_counter() - start)
-        times.append(pair)
-    times = np.array(times)
-    return times[:, 0].min(), times[:, 1].min(), float(np.median(times[:, 0] / times[:, 1]))
+from ._timing import overhead_row, paired_best
 
 
-def _row(case, ours_s, peer, peer_s, overhead):
-    return {"case": case, "ours_s": round(ours_s, 5), "peer": peer, "peer_s": round(peer_s, 5),
-            "ratio": round(1 / overhead, 3), "overhead": round(overhead, 3)}
+
+
 
 
 def adversarial_training_step(quick):
@@ -63,11 +50,11 @@ def adversarial_training_step(quick):
     repeat = 5 if quick else 30
     rows = []
     for name in ("awp", "rwp"):
-        ours, peer, overhead = _paired_best(step(name), step(None), repeat)
-        rows.append(_row(f"PGD-10 step with {name.upper()}, MLP 64-256-256-10, batch 64", ours,
+        ours, peer, overhead = paired_best(step(name), step(None), repeat)
+        rows.append(overhead_row(f"PGD-10 step with {name.upper()}, MLP 64-256-256-10, batch 64", ours,
                          "the same step without weight perturbation", peer, overhead))
-    ours, peer, overhead = _paired_best(step(None), standard, repeat)
-    rows.append(_row("PGD-10 adversarial step (plain AT), same net and batch", ours,
+    ours, peer, overhead = paired_best(step(None), standard, repeat)
+    rows.append(overhead_row("PGD-10 adversarial step (plain AT), same net and batch", ours,
                      "a standard training step", peer, overhead))
     return rows
 

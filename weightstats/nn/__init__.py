@@ -82,15 +82,21 @@ from .diffusion import (
     noise_schedule,
 )
 from .imbalance import WeightAligningClassifier, WeightBalancingClassifier, weight_aligning
-from .layers import MLP, EmbeddingBagClassifier, ETFHead, MultiHeadMLP, get_head
+from .layers import (
+    MLP,
+    EmbeddingBagClassifier,
+    ETFHead,
+    MultiHeadMLP,
+    SRWMLayer,
+    TinyTransformer,
+    get_head,
+)
 from .learning_rules import (
     EquilibriumNet,
     EquilibriumPropagationClassifier,
     homeostatic_loss,
     jacobian_asymmetry,
 )
-from .merging import WeightSelectionInit, model_stock, uniform_element_selection, weight_selection
-from .layers import MLP, ETFHead, MultiHeadMLP, SRWMLayer, TinyTransformer, get_head
 from .merging import (
     HeadSharingPenalty,
     HeadSharingReport,

@@ -471,7 +471,9 @@ class BaseBalancer(DiagnosticsMixin, BaseEstimator):
         cross_fit : int, default=None
             Folds for cross-fitting the outcome model: ``augment`` is fitted
             once on each arm when ``None``; the residual standard error uses
-            5 folds when ``None``. Folds are drawn with ``random_state``.
+            5 folds when ``None``. Folds are drawn with ``random_state``; with
+            ``random_state=None`` they are fixed by the data, so the result
+            is reproducible and does not depend on the order of the rows.
 
         Returns
         -------

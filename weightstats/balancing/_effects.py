@@ -224,7 +224,10 @@ def outcome_predictions(augment, X, y, source, sample_weight, *, cross_fit=None,
     cross_fit : int, default=None
         Number of folds; ``None`` fits once on all source rows.
     random_state : int, RandomState instance or None, default=None
-        Seeds the fold assignment.
+        Seeds a random fold assignment. ``None`` assigns the folds from the
+        data themselves (rows ordered by a hash of their covariates, outcome
+        and weight), so the predictions are reproducible and do not depend
+        on the order of the rows.
 
     Returns
     -------
@@ -240,11 +243,11 @@ def outcome_predictions(augment, X, y, source, sample_weight, *, cross_fit=None,
             f"cross_fit={folds_k} needs at least {2 * folds_k} units in the arm the outcome "
             f"model is fitted on; it has {int(fit_rows.sum())}."
         )
-    rng = check_random_state(random_state)
+    order = _row_order(X, y, sample_weight, random_state)
     folds = np.empty(y.shape[0], dtype=np.intp)
     for mask in (fit_rows, ~fit_rows):
-        idx = np.flatnonzero(mask)
-        folds[idx[rng.permutation(idx.size)]] = np.arange(idx.size) % folds_k
+        idx = order[mask[order]]
+        folds[idx] = np.arange(idx.size) % folds_k
     predictions = np.empty(y.shape[0])
     for k in range(folds_k):
         train = fit_rows & (folds != k)
@@ -252,6 +255,22 @@ def outcome_predictions(augment, X, y, source, sample_weight, *, cross_fit=None,
         rows = folds == k
         predictions[rows] = model.predict(X[rows])
     return predictions
+
+
+def _row_order(X, y, sample_weight, random_state):
+    """A permutation of the rows: seeded, or (``None``) fixed by the data.
+
+    The data-fixed order sorts rows by a hash of their values, so the same
+    data in any row order give the same folds: a default standard error must
+    not change from run to run or with the order of the rows. Identical rows
+    may swap places, which changes nothing.
+    """
+    if random_state is not None:
+        return check_random_state(random_state).permutation(y.shape[0])
+    import pandas as pd
+
+    rows = pd.DataFrame(np.column_stack([X, y, sample_weight]))
+    return np.argsort(pd.util.hash_pandas_object(rows, index=False).to_numpy(), kind="stable")
 
 
 def _arm_mean(y, source, target, w, s, pred=None, adjust=True):

@@ -346,6 +346,18 @@ def test_callback_learns_a_robust_model_and_checks_its_settings(digits):
                                         torch.tensor([0, 1]))
 
 
+@pytest.mark.parametrize("perturbation, message", [(None, "training loss is non-finite"),
+                                                    ("awp", "perturbed weights contains NaN")])
+def test_diverging_adversarial_training_raises(digits, perturbation, message):
+    X, y = digits
+    net = NeuralNetClassifier(module__hidden_units=(32,), lr=1e30, max_epochs=2, batch_size=64,
+                              random_state=0,
+                              callbacks=[AdversarialTraining(eps=0.1, steps=2, bounds=(0, 1),
+                                                             weight_perturbation=perturbation)])
+    with pytest.raises(ValueError, match=message):
+        net.fit(X[:300], y[:300])
+
+
 # ==========================================================================
 # Poisoning audits
 

@@ -285,6 +285,31 @@ def test_st3_finalize_and_persistence(digits):
         st3.finalize(net)
 
 
+def test_sparse_momentum_bad_input():
+    for params, match in [
+        ({"density": 0.0}, "density"),
+        ({"density": 1.5}, "density"),
+        ({"prune_rate": float("nan")}, "prune_rate"),
+        ({"decay": "step"}, "decay"),
+        ({"redistribution": "gradient"}, "redistribution"),
+        ({"growth": "magnitude"}, "growth"),
+    ]:
+        model = MLP(8, 3, hidden_units=(8,))
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        with pytest.raises(ValueError, match=match):
+            SparseMomentum(**params).attach(model, sgd, epochs=2, steps_per_epoch=1)
+    model = MLP(8, 3, hidden_units=(8,))
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for epochs, steps in ((0, 1), (2, 0), (2.5, 1)):
+        with pytest.raises(ValueError, match="positive int"):
+            SparseMomentum().attach(model, sgd, epochs=epochs, steps_per_epoch=steps)
+    # Plain SGD keeps no momentum to grow by.
+    model = MLP(8, 3, hidden_units=(8,))
+    plain = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="momentum=0: pass momentum=0.9"):
+        SparseMomentum(density=0.5).attach(model, plain, epochs=2, steps_per_epoch=1)
+
+
 def test_st3_bad_input():
     model = MLP(8, 3, hidden_units=(8,))
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)

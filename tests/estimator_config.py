@@ -280,7 +280,14 @@ if all(importlib.util.find_spec(m) is not None for m in ("torch", "skorch")):
         "batch_size": 32,
         "random_state": 0,
     }
-    EXPECTED_FAILED_CHECKS["EquilibriumPropagationClassifier"] = dict(_NN_EXPECTED_FAILURES)
+    EXPECTED_FAILED_CHECKS["EquilibriumPropagationClassifier"] = {
+        **_NN_EXPECTED_FAILURES,
+        "check_methods_sample_order_invariance": (
+            "each row's fixed point is iterated in float32 inside a batch; BLAS blocking "
+            "depends on the batch's rows, so reordered rows agree to about 1e-6 relative "
+            "(the check asks for 1e-7) on some machines"
+        ),
+    }
     SKOPS_TRUSTED_EXTRA["EquilibriumPropagationClassifier"] = list(_TORCH_CLASS_REFS)
 
 # Meta-estimators of weightstats.reweighting need a base classifier.
